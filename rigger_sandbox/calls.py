@@ -1,0 +1,366 @@
+"""Hook calls in flight: sending, waiting with deadlines, turning replies into results.
+
+The orchestration layer hands this module a list of :class:`Call` records; it
+writes each request, then waits for every reply with one ``poll`` across all
+the plugin processes involved, bounded by the earliest deadline.  A reply is
+decoded (allow-list decoder unless the instance is trusted) and checked for
+shape; anything else that can happen to a process in flight (death, garbage,
+silence past the timeout) becomes a :class:`~rigger_sandbox.HookError` on the
+call, and the process is killed so it restarts clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickletools
+import select
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import wire
+from .errors import (
+    HookError,
+    HookTimeout,
+    PluginCrashed,
+    ProtocolError,
+    ResourceLimitExceeded,
+    UnsafeValueError,
+)
+from .process import PluginProcess, describe_exit
+
+log = logging.getLogger("rigger_sandbox.calls")
+
+_POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
+
+
+class Call:
+    """One request to one plugin process and, once done, its outcome."""
+
+    __slots__ = ("proc", "call_id", "hook", "kind", "payload", "codec", "timeout",
+                 "deadline", "started", "done", "local", "global_", "nested",
+                 "error", "elapsed")
+
+    def __init__(self, proc: PluginProcess, hook: str, kind: int, codec: int,
+                 payload: bytes, timeout: float | None) -> None:
+        self.proc = proc
+        self.call_id = proc.new_call_id()
+        self.hook = hook
+        self.kind = kind
+        self.codec = codec
+        self.payload = payload
+        self.timeout = timeout
+        self.deadline: float | None = None
+        self.started = 0.0
+        self.done = False
+        self.local: dict | None = None
+        self.global_: dict | None = None
+        self.nested: list = []
+        self.error: HookError | None = None
+        self.elapsed = 0.0
+
+
+def send(call: Call) -> bool:
+    """Write the call's request; on failure the call is done with an error."""
+    proc = call.proc
+    call.started = time.monotonic()
+    call.deadline = None if call.timeout is None else call.started + call.timeout
+    try:
+        proc.send(call.kind, call.codec, call.payload, call.deadline)
+    except TimeoutError:
+        _fail_timeout(call)
+        return False
+    except OSError:
+        _fail_dead(call)
+        return False
+    return True
+
+
+BackgroundHandler = Callable[[PluginProcess, int, Any, HookError | None], None]
+
+
+def wait(calls: list[Call], on_background: BackgroundHandler,
+         until: float | None = None, background: list[PluginProcess] = ()) -> None:
+    """Wait until every call is done (and, with ``until``, background calls).
+
+    Replies to background calls met on the way go to ``on_background``.
+    ``background`` lists processes whose background calls to wait for too,
+    until ``until`` (used at shutdown and by the background collector).
+    """
+    poller = select.poll()
+    by_fd: dict[int, PluginProcess] = {}
+    pending = [call for call in calls if not call.done]
+    procs = {id(c.proc): c.proc for c in pending}
+    for proc in background:
+        if proc.background:
+            procs[id(proc)] = proc
+    for proc in procs.values():
+        if proc.reader is not None:
+            by_fd[proc.reader.fd] = proc
+            poller.register(proc.reader.fd, _POLL_IN)
+    by_call = {(id(c.proc), c.call_id): c for c in pending}
+    while True:
+        pending = [call for call in pending if not call.done]
+        waiting_bg = [p for p in procs.values() if p.background and p.reader]
+        if not pending and (until is None or not waiting_bg):
+            return
+        now = time.monotonic()
+        deadline = _earliest(pending, waiting_bg, until)
+        if deadline is not None and deadline <= now:
+            _expire(pending, waiting_bg, until, now, on_background)
+            continue
+        timeout_ms = None if deadline is None else max(1, int((deadline - now) * 1000))
+        try:
+            events = poller.poll(timeout_ms)
+        except InterruptedError:
+            continue
+        for fd, _ in events:
+            proc = by_fd.get(fd)
+            if proc is None or proc.reader is None:
+                try:
+                    poller.unregister(fd)
+                except KeyError:
+                    pass
+                continue
+            _read(proc, by_call, on_background)
+            if proc.reader is None:
+                poller.unregister(fd)
+
+
+def _earliest(pending: list[Call], waiting_bg: list[PluginProcess],
+              until: float | None) -> float | None:
+    deadlines = [c.deadline for c in pending if c.deadline is not None]
+    for proc in waiting_bg:
+        deadlines.extend(d for _, d, _ in proc.background.values() if d is not None)
+    if until is not None and waiting_bg:
+        deadlines.append(until)
+    return min(deadlines) if deadlines else None
+
+
+def _expire(pending: list[Call], waiting_bg: list[PluginProcess], until: float | None,
+            now: float, on_background: BackgroundHandler) -> None:
+    for call in pending:
+        if call.deadline is not None and call.deadline <= now and not call.done:
+            _fail_timeout(call)
+            _fail_others(call.proc, pending, on_background, call.error)
+    for proc in waiting_bg:
+        for hook, deadline, started in list(proc.background.values()):
+            late = deadline is not None and deadline <= now
+            if late or (until is not None and until <= now):
+                timeout = None if deadline is None else deadline - started
+                error = HookTimeout(
+                    f"background hook did not finish within {timeout} s" if late
+                    else "background hook still running at shutdown; killed",
+                    ident=proc.ident, hook=hook, timeout=timeout)
+                kill(proc)
+                _fail_others(proc, pending, on_background, error)
+                break
+
+
+def _read(proc: PluginProcess, by_call: dict, on_background: BackgroundHandler) -> None:
+    reader = proc.reader
+    assert reader is not None
+    try:
+        frames = reader.feed()
+    except EOFError:
+        frames, broken = [], "eof"
+    except wire.WireError as exc:
+        frames, broken = [], str(exc)
+    else:
+        broken = ""
+    for kind, codec, payload in frames:
+        _dispatch(proc, kind, codec, payload, by_call, on_background)
+    if broken:
+        _channel_broken(proc, broken, by_call, on_background)
+
+
+def _dispatch(proc: PluginProcess, kind: int, codec: int, payload: bytearray,
+              by_call: dict, on_background: BackgroundHandler) -> None:
+    trusted = proc.settings.trusted
+    try:
+        message = wire.decode(codec, payload, trusted=trusted)
+        call_id = message[0]
+        if not isinstance(call_id, int) or isinstance(call_id, bool):
+            raise ValueError("reply without a call id")
+    except wire.UnsafeValue as exc:
+        # The frame was well formed but its content is refused; the channel is
+        # intact, so only the call the reply answers can be failed.  Without a
+        # readable call id we cannot tell which one: break the channel.
+        call_id = _peek_call_id(payload)
+        if call_id is None:
+            _channel_broken(proc, f"undecodable reply: {exc}", by_call, on_background)
+            return
+        _complete(proc, call_id, None, UnsafeValueError(
+            str(exc), ident=proc.ident, hook=_hook_of(proc, call_id, by_call)),
+            by_call, on_background)
+        return
+    except Exception as exc:  # noqa: BLE001 - any malformed payload
+        _channel_broken(proc, f"malformed reply ({type(exc).__name__}: {exc})",
+                        by_call, on_background)
+        return
+    hook = _hook_of(proc, call_id, by_call)
+    if kind == wire.RESULT:
+        if not (isinstance(message, tuple) and len(message) == 4
+                and (message[1] is None or isinstance(message[1], dict))
+                and (message[2] is None or isinstance(message[2], dict))
+                and isinstance(message[3], list)
+                and all(isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], str)
+                        and isinstance(e[1], dict) for e in message[3])):
+            _channel_broken(proc, "reply of the wrong shape", by_call, on_background)
+            return
+        _complete(proc, call_id, message, None, by_call, on_background)
+    elif kind == wire.FAILURE:
+        _complete(proc, call_id, None, _failure_error(proc, hook, message),
+                  by_call, on_background)
+    else:
+        _channel_broken(proc, f"unexpected {wire.KIND_NAMES.get(kind)} message",
+                        by_call, on_background)
+
+
+def _peek_call_id(payload: bytearray) -> int | None:
+    """Read the call id of a refused reply without building anything else.
+
+    A reply is a tuple whose first item is the call id, so it is the first
+    integer opcode after the protocol, frame and mark opcodes.
+    """
+    try:
+        for opcode, arg, _ in pickletools.genops(bytes(payload)):
+            if opcode.name in ("BININT", "BININT1", "BININT2", "LONG1"):
+                return int(arg)
+            if opcode.name not in ("PROTO", "FRAME", "MARK"):
+                return None
+    except Exception:  # noqa: BLE001 - garbage is simply not a call id
+        return None
+    return None
+
+
+def _hook_of(proc: PluginProcess, call_id: int, by_call: dict) -> str:
+    call = by_call.get((id(proc), call_id))
+    if call is not None:
+        return call.hook
+    entry = proc.background.get(call_id)
+    return entry[0] if entry else "?"
+
+
+def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
+    if not (isinstance(message, tuple) and len(message) == 5):
+        return ProtocolError("failure report of the wrong shape", ident=proc.ident,
+                             hook=hook)
+    _, kind, text, tb, exitcode = message
+    text = str(text)
+    tb = tb if isinstance(tb, str) else None
+    if kind == "exit":
+        status = proc.exit_status(2.0)
+        kill(proc)
+        code = status if status is not None else exitcode
+        return PluginCrashed(f"the hook called sys.exit: {describe_exit(code)}",
+                             ident=proc.ident, hook=hook, exitcode=code,
+                             remote_traceback=tb)
+    if isinstance(kind, str) and kind.startswith("limit:"):
+        kill(proc)
+        limit = kind.split(":", 1)[1]
+        return ResourceLimitExceeded(f"{limit} exceeded: {text}", ident=proc.ident,
+                                     hook=hook, limit=limit, remote_traceback=tb)
+    return HookError(text, ident=proc.ident, hook=hook, remote_traceback=tb)
+
+
+def _complete(proc: PluginProcess, call_id: int, message: tuple | None,
+              error: HookError | None, by_call: dict,
+              on_background: BackgroundHandler) -> None:
+    call = by_call.get((id(proc), call_id))
+    if call is not None and not call.done:
+        call.done = True
+        call.elapsed = time.monotonic() - call.started
+        call.error = error
+        if message is not None:
+            _, call.local, call.global_, call.nested = message
+        return
+    if call_id in proc.background:
+        on_background(proc, call_id, message, error)
+        return
+    log.warning("plugin %r (pid %s): reply to unknown call %r ignored", proc.ident,
+                proc.pid, call_id)
+
+
+def _channel_broken(proc: PluginProcess, reason: str, by_call: dict,
+                    on_background: BackgroundHandler) -> None:
+    """The reply pipe closed or carried garbage: end the process, fail its calls."""
+    if reason == "eof":
+        status = proc.exit_status(1.0)
+        if status is None:
+            kill(proc)
+            error_cls, text, status = ProtocolError, "the plugin closed its reply pipe", None
+        else:
+            kill(proc)
+            error_cls, text = PluginCrashed, describe_exit(status)
+    else:
+        status = kill(proc)
+        error_cls, text = ProtocolError, reason
+    pending = [c for (pid, _), c in by_call.items() if pid == id(proc) and not c.done]
+    for call in pending:
+        call.error = _crash_error(proc, error_cls, text, call.hook, status)
+        call.done = True
+        call.elapsed = time.monotonic() - call.started
+    _fail_background(proc, on_background, error_cls, text, status)
+
+
+def _crash_error(proc: PluginProcess, error_cls: type, text: str, hook: str,
+                 status: int | None) -> HookError:
+    if error_cls is PluginCrashed:
+        signum = -status if status is not None and status < 0 else None
+        code = status if status is not None and status >= 0 else None
+        if signum == 24 and proc.settings.cpu_limit_s:  # SIGXCPU
+            return ResourceLimitExceeded(text, ident=proc.ident, hook=hook,
+                                         limit="cpu_limit_s", signal=signum)
+        return PluginCrashed(text, ident=proc.ident, hook=hook, exitcode=code,
+                             signal=signum)
+    return error_cls(text, ident=proc.ident, hook=hook)
+
+
+def _fail_background(proc: PluginProcess, on_background: BackgroundHandler,
+                     error_cls: type, text: str, status: int | None) -> None:
+    for call_id, (hook, _, _) in list(proc.background.items()):
+        on_background(proc, call_id, None,
+                      _crash_error(proc, error_cls, text, hook, status))
+
+
+def _fail_others(proc: PluginProcess, pending: list[Call],
+                 on_background: BackgroundHandler, cause: HookError | None) -> None:
+    """After a kill, every other call in flight to the same process fails too."""
+    for call in pending:
+        if call.proc is proc and not call.done:
+            call.done = True
+            call.error = PluginCrashed(
+                f"the process was killed while this call waited: {cause}",
+                ident=proc.ident, hook=call.hook, signal=9)
+    for call_id, (hook, _, _) in list(proc.background.items()):
+        on_background(proc, call_id, None, cause if cause and cause.hook == hook
+                      else PluginCrashed("the process was killed", ident=proc.ident,
+                                         hook=hook, signal=9))
+
+
+def _fail_timeout(call: Call) -> None:
+    kill(call.proc)
+    call.done = True
+    call.elapsed = time.monotonic() - call.started
+    call.error = HookTimeout(
+        f"no reply within the timeout of {call.timeout} s; the process was killed",
+        ident=call.proc.ident, hook=call.hook, timeout=call.timeout)
+
+
+def _fail_dead(call: Call) -> None:
+    status = kill(call.proc)
+    call.done = True
+    call.error = _crash_error(call.proc, PluginCrashed,
+                              f"the process was gone when the call was sent: "
+                              f"{describe_exit(status)}", call.hook, status)
+
+
+def kill(proc: PluginProcess) -> int | None:
+    """Kill a plugin process in flight; it restarts before its next hook."""
+    if proc.process is None:
+        return None
+    status = proc.kill()
+    if proc.state != "disabled":
+        proc.state = "restarting"
+    return status

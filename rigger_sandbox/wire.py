@@ -1,0 +1,277 @@
+"""Wire protocol: framing on raw pipe descriptors, codecs and the safe decoder.
+
+Every message is a 6-byte header followed by a payload::
+
+    kind (u8) | codec (u8) | payload length (u32, little endian) | payload
+
+``codec`` says how the payload was encoded: pickle (protocol 5) on the hot
+path, dill only for values pickle refuses.  The parent decodes what an
+untrusted plugin sends with :class:`SafeUnpickler`, which builds plain data and
+a short list of value types and nothing else, so a crafted payload cannot run
+code in the parent.  Lengths are checked against a cap before any buffer is
+allocated.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import pickle
+import select
+import struct
+import time
+from typing import Any
+
+import dill
+
+HEADER = struct.Struct("<BBI")
+HEADER_SIZE = HEADER.size
+MAX_FRAME = 2**32 - 1
+PICKLE_PROTOCOL = 5
+
+# Message kinds, parent to plugin process.
+CALL = 1
+CONFIGURE = 2
+STOP = 3
+# Message kinds, plugin process to parent.
+READY = 10
+RESULT = 11
+FAILURE = 12
+FATAL = 13
+
+KIND_NAMES = {CALL: "call", CONFIGURE: "configure", STOP: "stop", READY: "ready",
+              RESULT: "result", FAILURE: "failure", FATAL: "fatal"}
+
+CODEC_PICKLE = 0
+CODEC_DILL = 1
+
+_F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20
+
+
+class WireError(Exception):
+    """The byte stream broke the protocol (bad header, size over the cap, EOF)."""
+
+
+class UnsafeValue(pickle.UnpicklingError):
+    """An untrusted payload named a type outside the allow-list."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+        super().__init__(
+            f"plugin returned a value of type {type_name}, which untrusted "
+            "plugins may not send (allowed: plain data, datetime, Decimal, "
+            "UUID, pure paths; set 'trusted: true' to allow any type)"
+        )
+
+
+# The value types an untrusted plugin may send besides plain data.  Each one is
+# rebuilt from strings, numbers or bytes and runs no code chosen by the sender.
+SAFE_TYPES = frozenset({
+    ("builtins", "complex"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("datetime", "datetime"),
+    ("datetime", "date"),
+    ("datetime", "time"),
+    ("datetime", "timedelta"),
+    ("datetime", "timezone"),
+    ("decimal", "Decimal"),
+    ("uuid", "UUID"),
+    ("uuid", "SafeUUID"),
+    ("pathlib", "PurePath"),
+    ("pathlib", "PurePosixPath"),
+    ("pathlib", "PureWindowsPath"),
+})
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """An unpickler that constructs only allow-listed types."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in SAFE_TYPES:
+            return super().find_class(module, name)
+        raise UnsafeValue(f"{module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafeValue("persistent reference")
+
+
+def encode(obj: Any, *, allow_dill: bool = True) -> tuple[int, bytes]:
+    """Encode with pickle, falling back to dill for values pickle refuses."""
+    try:
+        return CODEC_PICKLE, pickle.dumps(obj, PICKLE_PROTOCOL)
+    except Exception:
+        if not allow_dill:
+            raise
+    return CODEC_DILL, dill.dumps(obj, PICKLE_PROTOCOL)
+
+
+def decode(codec: int, payload: bytes | bytearray | memoryview, *,
+           trusted: bool) -> Any:
+    """Decode a payload; untrusted payloads go through the allow-list."""
+    if not trusted:
+        if codec != CODEC_PICKLE:
+            raise UnsafeValue("dill-encoded object")
+        return SafeUnpickler(io.BytesIO(payload)).load()
+    if codec == CODEC_DILL:
+        return dill.loads(payload)
+    return pickle.loads(payload)
+
+
+def set_pipe_size(fd: int) -> None:
+    """Grow a pipe's kernel buffer so large payloads need fewer wake-ups."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
+
+
+def write_frame(fd: int, kind: int, codec: int, payload: bytes) -> None:
+    """Write one frame to a blocking descriptor (used in plugin processes)."""
+    header = HEADER.pack(kind, codec, len(payload))
+    if len(payload) < 65536:
+        data = memoryview(header + payload)
+        while data:
+            data = data[os.write(fd, data):]
+        return
+    written = os.writev(fd, [header, payload])
+    rest = memoryview(payload)[written - HEADER_SIZE:] if written >= HEADER_SIZE \
+        else memoryview(header[written:] + payload)
+    while rest:
+        rest = rest[os.write(fd, rest):]
+
+
+def read_exact(fd: int, size: int) -> bytearray:
+    """Read exactly ``size`` bytes from a blocking descriptor, or raise EOFError."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            raise EOFError("pipe closed")
+        got += n
+    return buffer
+
+
+def read_frame(fd: int, max_size: int) -> tuple[int, int, bytearray]:
+    """Read one frame from a blocking descriptor (used in plugin processes)."""
+    kind, codec, size = HEADER.unpack(read_exact(fd, HEADER_SIZE))
+    if size > max_size:
+        raise WireError(f"frame of {size} bytes is over the cap of {max_size}")
+    return kind, codec, read_exact(fd, size) if size else bytearray()
+
+
+class FrameReader:
+    """Non-blocking reader of frames from one descriptor (parent side).
+
+    ``feed()`` reads what the pipe holds and returns the complete frames.  A
+    payload is read straight into a buffer of its announced size, so no more
+    than ``max_size`` bytes are ever allocated for one message.
+    """
+
+    def __init__(self, fd: int, max_size: int) -> None:
+        self.fd = fd
+        self.max_size = max_size
+        self._head = bytearray()
+        self._body: bytearray | None = None
+        self._kind = 0
+        self._codec = 0
+        self._got = 0
+
+    def feed(self) -> list[tuple[int, int, bytearray]]:
+        """Read available bytes; return complete frames.  Raise on EOF/garbage."""
+        frames: list[tuple[int, int, bytearray]] = []
+        while True:
+            if self._body is None:
+                try:
+                    chunk = os.read(self.fd, 65536)
+                except BlockingIOError:
+                    return frames
+                if not chunk:
+                    raise EOFError("plugin closed its reply pipe")
+                self._head += chunk
+                frames.extend(self._parse())
+            else:
+                view = memoryview(self._body)[self._got:]
+                try:
+                    n = os.readv(self.fd, [view])
+                except BlockingIOError:
+                    return frames
+                if n == 0:
+                    raise EOFError("plugin closed its reply pipe mid-message")
+                self._got += n
+                if self._got == len(self._body):
+                    frames.append((self._kind, self._codec, self._body))
+                    self._body = None
+                    frames.extend(self._parse())
+
+    def _parse(self) -> list[tuple[int, int, bytearray]]:
+        frames = []
+        head = self._head
+        while len(head) >= HEADER_SIZE:
+            kind, codec, size = HEADER.unpack_from(head)
+            if kind not in KIND_NAMES or codec not in (CODEC_PICKLE, CODEC_DILL):
+                raise WireError(f"garbage on the reply pipe (header {bytes(head[:6])!r})")
+            if size > self.max_size:
+                raise WireError(
+                    f"message of {size} bytes is over max_message_mb "
+                    f"({self.max_size} bytes)"
+                )
+            end = HEADER_SIZE + size
+            if len(head) >= end:
+                frames.append((kind, codec, head[HEADER_SIZE:end]))
+                del head[:end]
+                continue
+            body = bytearray(size)
+            have = len(head) - HEADER_SIZE
+            body[:have] = head[HEADER_SIZE:]
+            head.clear()
+            self._body, self._kind, self._codec, self._got = body, kind, codec, have
+            break
+        return frames
+
+
+def write_frame_nonblocking(fd: int, kind: int, codec: int, payload: bytes,
+                            deadline: float | None) -> None:
+    """Write one frame to a non-blocking descriptor, waiting at most until deadline.
+
+    Raises TimeoutError when the reader does not take the bytes in time and
+    BrokenPipeError when it is gone.
+    """
+    header = HEADER.pack(kind, codec, len(payload))
+    chunks = [memoryview(header), memoryview(payload)] if payload else [memoryview(header)]
+    poller = None
+    while chunks:
+        try:
+            written = os.writev(fd, chunks)
+        except BlockingIOError:
+            written = 0
+        while written and chunks:
+            if written >= len(chunks[0]):
+                written -= len(chunks[0])
+                chunks.pop(0)
+            else:
+                chunks[0] = chunks[0][written:]
+                written = 0
+        if not chunks:
+            return
+        if poller is None:
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+        wait_ms = None
+        if deadline is not None:
+            wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if wait_ms == 0:
+                raise TimeoutError("plugin process did not read its request in time")
+        try:
+            events = poller.poll(wait_ms)
+        except InterruptedError:
+            continue
+        for _, mask in events:
+            if mask & (select.POLLERR | select.POLLHUP):
+                raise BrokenPipeError(errno.EPIPE, "plugin request pipe closed")
