@@ -8,6 +8,7 @@ from typing import Any
 
 from .machine import describe
 from .scenarios import ScenarioResult
+from .scenarios.common import Check
 
 NAME_WIDTH = 50
 
@@ -22,6 +23,8 @@ def format_us(value: float) -> str:
 
 
 def _format_value(value: float, unit: str) -> str:
+    if unit == "fds":
+        return f"{value:.0f} {unit}"
     if unit == "ev/s":
         return f"{value:,.0f} {unit}"
     return f"{value:.2f} {unit}".rstrip()
@@ -34,6 +37,7 @@ def header(machine: dict[str, Any], settings: dict[str, Any]) -> str:
         f"{describe(machine)}\n"
         f"mode: {mode}; {settings['method']}\n"
         f"containment on: {settings['containment']}\n"
+        f"pinned to CPUs: {settings['pinned_cpus'] or 'no (scheduler decides)'}\n"
         "median = median of the repeats' medians; MAD = their median absolute "
         "deviation;\np99 over all calls pooled; ratio = median / median of the "
         "scenario's first row"
@@ -43,20 +47,28 @@ def header(machine: dict[str, Any], settings: dict[str, Any]) -> str:
 def scenario_table(result: ScenarioResult) -> str:
     """The block printed for one scenario."""
     lines = [f"\n== {result.key}: {result.title} =="]
-    timed = [r for r in result.rows if r.summary is not None]
-    reference = timed[0].summary.median_us if timed and timed[0].summary else None
-    if timed:
+    references: dict[int, float] = {}
+    for row in result.rows:
+        if row.summary is not None and row.group not in references:
+            references[row.group] = row.summary.median_us
+    if references:
         lines.append(
             f"  {'contender':<{NAME_WIDTH}} {'median':>10} {'p99':>10} "
             f"{'MAD':>9} {'ratio':>8}"
         )
+    previous = None
     for row in result.rows:
+        if previous is not None and row.group != previous:
+            lines.append("")
+        previous = row.group
         if row.summary is not None:
             s = row.summary
+            reference = references[row.group]
             ratio = f"{s.median_us / reference:.2f}x" if reference else ""
+            mad = format_us(s.mad_us) if len(s.repeat_medians_us) > 1 else "-"
             lines.append(
                 f"  {row.name:<{NAME_WIDTH}} {format_us(s.median_us):>10} "
-                f"{format_us(s.p99_us):>10} {format_us(s.mad_us):>9} {ratio:>8}"
+                f"{format_us(s.p99_us):>10} {mad:>9} {ratio:>8}"
             )
         elif row.value is not None:
             note = f"  ({row.note})" if row.note else ""
@@ -64,16 +76,51 @@ def scenario_table(result: ScenarioResult) -> str:
             lines.append(f"  {row.name:<{NAME_WIDTH}} {value:>10}{note}")
     for check in result.checks:
         verdict = {True: "PASS", False: "MISS", None: "n/a "}[check.passed]
-        measured = "-" if check.measured is None else f"{check.measured:.2f}"
-        if check.measured is not None and "x" in check.target:
-            measured += "x"
         lines.append(
-            f"  {verdict}  {check.label:<34} {measured:>8}  target {check.target}"
-            f"  [{check.detail}]"
+            f"  {verdict}  {check.label:<34} {_measured(check):>8}  "
+            f"target {check.target}  [{check.detail}]"
         )
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  ERROR {error}" for error in result.errors]
     return "\n".join(lines)
+
+
+def _measured(check: Check) -> str:
+    if check.measured is None:
+        return "-"
+    suffix = "x" if check.target.lstrip("<=> ").split()[0].endswith("x") else ""
+    return f"{check.measured:.2f}{suffix}"
+
+
+def markdown(results: Sequence[ScenarioResult], machine: dict[str, Any]) -> str:
+    """The targets of a run as a Markdown table (for README)."""
+    lines = [
+        f"Measured on {machine['cpu_count']} CPUs ({machine['cpu_model']}), "
+        f"Python {machine['python']}, start method {machine['start_method']}.",
+        "",
+        "| scenario | target | measured | result | figures |",
+        "|---|---|---|---|---|",
+    ]
+    for result in results:
+        for check in result.checks:
+            verdict = {True: "PASS", False: "MISS", None: "n/a"}[check.passed]
+            lines.append(
+                f"| {result.key}: {check.label} | {check.target} | "
+                f"{_measured(check)} | {verdict} | {_figures(result, check)} |"
+            )
+        if result.errors:
+            lines.append(f"| {result.key} | - | - | ERROR | see the runner output |")
+    return "\n".join(lines) + "\n"
+
+
+def _figures(result: ScenarioResult, check: Check) -> str:
+    names = [n.strip() for n in check.detail.split(" / ")]
+    parts = [
+        f"{name} {format_us(median)}"
+        for name in names
+        if (median := result.median(name)) is not None
+    ]
+    return "; ".join(parts) if len(parts) == len(names) else check.detail
 
 
 def summary_line(results: Sequence[ScenarioResult]) -> str:

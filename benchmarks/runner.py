@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
@@ -36,6 +37,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a smoke run that finishes in under a minute",
     )
     parser.add_argument("--json", metavar="FILE", help="write all numbers to FILE")
+    parser.add_argument(
+        "--markdown", metavar="FILE", help="write the targets as a Markdown table"
+    )
     parser.add_argument(
         "--plot",
         metavar="FILE",
@@ -73,6 +77,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated baselines to leave out: {SKIPPABLE}",
     )
     parser.add_argument(
+        "--cpus",
+        metavar="LIST",
+        help="pin the run (and every process it starts) to these CPUs, e.g. 0; "
+        "one CPU shows the software cost without cross-CPU wake-ups (C then "
+        "cannot speed up)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="N",
         type=int,
@@ -97,6 +108,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             f"expected some of {SKIPPABLE}"
         )
     args.skip = skips
+    if args.cpus is not None:
+        try:
+            args.cpus = {int(c) for c in args.cpus.split(",") if c.strip()}
+        except ValueError:
+            parser.error(f"--cpus: expected CPU numbers like 0,1; got {args.cpus!r}")
+        available = os.sched_getaffinity(0)
+        if not args.cpus or not args.cpus <= available:
+            parser.error(
+                f"--cpus: {sorted(args.cpus)} not within the usable CPUs "
+                f"{sorted(available)}"
+            )
     for name in ("repeats", "events", "profile"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -135,6 +157,8 @@ def profile_scenario_a(settings: Settings, events: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.cpus is not None:
+        os.sched_setaffinity(0, args.cpus)
     settings = Settings.make(
         args.quick, args.start_method, args.repeats, args.events, sweep=bool(args.plot)
     )
@@ -152,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "containment": CONTAINMENT,
         "events_f": settings.events,
         "sweep_sizes": list(settings.sweep_sizes),
+        "pinned_cpus": sorted(args.cpus) if args.cpus is not None else None,
     }
     print(reporting.header(machine, described), flush=True)
 
@@ -177,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         reporting.write_json(args.json, machine, described, results)
         print(f"numbers written to {args.json}")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as handle:
+            handle.write(reporting.markdown(results, machine))
+        print(f"Markdown table written to {args.markdown}")
     if args.plot:
         _write_plot(args.plot, results, machine)
     return 1 if any(r.errors for r in results) else 0

@@ -58,9 +58,11 @@ class Row:
     value: float | None = None
     unit: str = ""
     note: str = ""
+    group: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "note": self.note}
+        data["group"] = self.group
         if self.summary is not None:
             data.update(self.summary.as_dict())
         if self.value is not None:
@@ -94,6 +96,10 @@ class ScenarioResult:
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def next_group(self) -> int:
+        """A new group number: ratios in the table are within a group."""
+        return max((r.group for r in self.rows), default=-1) + 1
 
     def row(self, name: str) -> Row | None:
         return next((r for r in self.rows if r.name == name), None)
@@ -182,10 +188,14 @@ def measure(
             except Exception:
                 result.fail(f"{contender.name}: wrong or failed first call")
                 opened.pop()
-                close()
+                try:
+                    close()
+                except Exception:
+                    result.fail(f"{contender.name}: could not stop")
         summaries = interleaved([(n, c) for n, c, _ in opened], budget, quiet_gc)
+        group = result.next_group()
         for name, summary in summaries.items():
-            result.rows.append(Row(name, summary))
+            result.rows.append(Row(name, summary, group=group))
         return summaries
     finally:
         for name, _, close in opened:

@@ -8,6 +8,7 @@ from typing import Any
 from .. import external, hooks
 from ..baselines import InProcess, PipeFloor, Pool, RawPipe
 from ..sandbox import Sandbox
+from ..stats import Budget
 from .common import (
     Contender,
     ScenarioResult,
@@ -170,7 +171,9 @@ def scenario_d(settings: Settings) -> ScenarioResult:
         pipe = RawPipe(blob)
         return pipe.call, pipe.close
 
-    big = settings.latency.scaled(0.5)
+    # Each call moves 10 MiB: fewer calls, but never fewer than five per repeat.
+    lat = settings.latency
+    big = Budget(lat.repeats, lat.seconds_per_repeat * 2, 5, 500, 5)
     measure(
         result,
         [
