@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rigger_sandbox import RiggerBasePlugin
+from rigger_sandbox import RiggerBasePlugin, RiggerError
 
 
 class Marks(RiggerBasePlugin):
@@ -92,5 +92,6 @@ def test_callback_updates_merge_into_the_namespaces(unstarted):
 
 
 def test_callback_ctype_must_be_pre_or_post(unstarted):
-    with pytest.raises(ValueError, match="pre"):
+    with pytest.raises(RiggerError, match="during") as caught:
         unstarted.register_hook_callback("ev", "during", recorder([], "x"), "x")
+    assert "pre" in str(caught.value) and "post" in str(caught.value)

@@ -164,17 +164,18 @@ import sys
 
 from rigger_sandbox import Rigger
 
-rig = Rigger(config={
-    "start_method": sys.argv[1],
-    "plugins": {
-        "a": {"plugin": "tests.sample_plugins:Echo"},
-        "b": {"plugin": "tests.sample_plugins:Echo"},
-    },
-})
-rig.start()
-rig.fire_hook("ping")
-print(json.dumps(list(rig.plugin_pids().values())), flush=True)
-# No shutdown: interpreter exit must stop the plugin processes.
+if __name__ == "__main__":
+    rig = Rigger(config={
+        "start_method": sys.argv[1],
+        "plugins": {
+            "a": {"plugin": "tests.sample_plugins:Echo"},
+            "b": {"plugin": "tests.sample_plugins:Echo"},
+        },
+    })
+    rig.start()
+    rig.fire_hook("ping")
+    print(json.dumps(list(rig.plugin_pids().values())), flush=True)
+    # No shutdown: interpreter exit must stop the plugin processes.
 """
 
 
