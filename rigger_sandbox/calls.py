@@ -127,12 +127,22 @@ def wait(calls: list[Call], on_background: BackgroundHandler,
                 poller.unregister(fd)
 
 
+def collect_background(procs: list[PluginProcess],
+                       on_background: BackgroundHandler) -> None:
+    """Take the background replies that have arrived; end the ones past due."""
+    now = time.monotonic()
+    for proc in procs:
+        if proc.reader is not None and proc.background:
+            _read(proc, {}, on_background)
+    _expire([], [p for p in procs if p.background], None, now, on_background)
+
+
 def _earliest(pending: list[Call], waiting_bg: list[PluginProcess],
               until: float | None) -> float | None:
     deadlines = [c.deadline for c in pending if c.deadline is not None]
     for proc in waiting_bg:
         deadlines.extend(d for _, d, _ in proc.background.values() if d is not None)
-    if until is not None and waiting_bg:
+    if until is not None and until != float("inf") and waiting_bg:
         deadlines.append(until)
     return min(deadlines) if deadlines else None
 
@@ -170,6 +180,10 @@ def _read(proc: PluginProcess, by_call: dict, on_background: BackgroundHandler) 
         broken = ""
     for kind, codec, payload in frames:
         _dispatch(proc, kind, codec, payload, by_call, on_background)
+        if proc.reader is not reader:
+            return  # the dispatch ended the process
+    if not broken and reader._eof:
+        broken = "eof"
     if broken:
         _channel_broken(proc, broken, by_call, on_background)
 

@@ -21,8 +21,13 @@ def recursive_update(orig: dict, updates: Mapping) -> dict:
                 recursive_update(current, value)
             else:
                 orig[key] = recursive_update({}, value)
-        elif isinstance(value, list) and isinstance(orig.get(key), list):
-            orig[key].extend(value)
+        elif isinstance(value, list):
+            current = orig.get(key)
+            if isinstance(current, list):
+                current.extend(value)
+            else:
+                # A copy, so that extending it later never changes the update.
+                orig[key] = list(value)
         else:
             orig[key] = value
     return orig

@@ -77,7 +77,7 @@ class RiggerBasePlugin:
                               f"strings, got {event!r}")
         if event in self.callbacks:
             raise RiggerError(f"plugin {self.ident!r} already has a hook for event "
-                              f"{event!r}: one function per event per plugin")
+                              f"{event!r} (registered twice): one function per event per plugin")
         if callback is None:
             callback = getattr(self, event, None)
             if callback is None:

@@ -26,6 +26,7 @@ import collections
 import importlib
 import logging
 import multiprocessing
+import multiprocessing.util  # noqa: F401 - see _shutdown_all
 import os
 import select
 import sys
@@ -182,8 +183,9 @@ class Rigger:
             if not self._ensure_running([proc]):
                 raise PluginCrashed("the plugin is disabled", ident=name,
                                     hook="configure")
-            call = Call(proc, "configure", wire.CONFIGURE, *encoded,
+            call = Call(proc, "configure", wire.CONFIGURE, 0, b"",
                         timeout=proc.settings.timeout)
+            call.codec, call.payload = wire.encode((call.call_id, args, kwargs))
             if calls.send(call):
                 calls.wait([call], self._on_background)
             if call.error is not None:
@@ -651,11 +653,7 @@ class Rigger:
                     return
                 procs = [p for p in self._procs.values() if p.background and p.reader]
                 if procs:
-                    try:
-                        calls.wait([], self._on_background, until=time.monotonic(),
-                                   background=procs)
-                    except RiggerError as exc:
-                        log.error("background collector: %s", exc)
+                    calls.collect_background(procs, self._on_background)
 
     # -- observability and overridable hooks ------------------------------
 
@@ -728,6 +726,9 @@ def _class_source(cls: type) -> tuple:
     return ("value", dill.dumps(cls, recurse=True))
 
 
+# Registered after multiprocessing's own exit handler (imported above), so it
+# runs first: multiprocessing joins non-daemon children at exit, and plugin
+# processes only end once they are told to stop.
 @atexit.register
 def _shutdown_all() -> None:
     for rigger in list(_live):

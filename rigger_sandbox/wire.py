@@ -182,10 +182,13 @@ class FrameReader:
         self._kind = 0
         self._codec = 0
         self._got = 0
+        self._eof = False
 
     def feed(self) -> list[tuple[int, int, bytearray]]:
         """Read available bytes; return complete frames.  Raise on EOF/garbage."""
         frames: list[tuple[int, int, bytearray]] = []
+        if self._eof:
+            raise EOFError("plugin closed its reply pipe")
         while True:
             if self._body is None:
                 try:
@@ -193,6 +196,11 @@ class FrameReader:
                 except BlockingIOError:
                     return frames
                 if not chunk:
+                    # Frames that arrived just before the end still count;
+                    # the end is reported by the next call.
+                    self._eof = True
+                    if frames:
+                        return frames
                     raise EOFError("plugin closed its reply pipe")
                 self._head += chunk
                 frames.extend(self._parse())
