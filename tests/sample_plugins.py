@@ -257,7 +257,7 @@ class Background(RiggerBasePlugin):
         out = Path(self.data["out"])
         wait_for_file(out / "go", RENDEZVOUS_DEADLINE_S)
         (out / "finished").touch()
-        return {"bg_local": True}, {"bg_done": [self.ident]}
+        return {"bg_local": True}, {"bg_done": [self.ident], "seq": [self.ident]}
 
     def quick(self) -> tuple[None, dict[str, Any]]:
         return None, {"quick_done": True}
@@ -277,6 +277,23 @@ class WaitsForGo(RiggerBasePlugin):
         wait_for_file(out / "go", RENDEZVOUS_DEADLINE_S)
         (out / "finished").touch()
         return {"bg_local": True}, {"bg_done": [self.ident]}
+
+
+class Releaser(RiggerBasePlugin):
+    """On ``fg``, releases a waiting background hook and waits until it finished.
+
+    The background reply is then in flight while this event is still running.
+    """
+
+    def plugin_initialize(self) -> None:
+        self.register_plugin_hook("fg")
+
+    def fg(self) -> tuple[None, dict[str, Any]]:
+        out = Path(self.data["out"])
+        if self.data.get("release"):
+            (out / "go").touch()
+            wait_for_file(out / "finished", RENDEZVOUS_DEADLINE_S)
+        return None, {"seq": [self.ident]}
 
 
 class InitMarker(RiggerBasePlugin):

@@ -8,7 +8,7 @@ import pytest
 
 from rigger_sandbox import Rigger
 
-from .sample_plugins import Background, WaitsForGo
+from .sample_plugins import Background, Releaser, WaitsForGo
 
 
 class GoOnShutdown(Rigger):
@@ -79,3 +79,21 @@ def test_background_instance_runs_every_hook_in_background(make_rigger, tmp_path
     (tmp_path / "go").touch()
     wait_for_global(rig, "bg_done")
     assert rig.global_data["bg_done"] == ["w"]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_bg_update_never_lands_inside_an_event_merge(make_rigger, tmp_path, threaded):
+    out = str(tmp_path)
+    rig = make_rigger(
+        {
+            "a": {"plugin": "releaser", "out": out, "release": True},
+            "bg": {"plugin": "background", "out": out},
+            "b": {"plugin": "releaser", "out": out},
+        },
+        register={"releaser": Releaser, "background": Background},
+        threaded=threaded,
+    )
+    rig.fire_hook("slow")
+    rig.fire_hook("fg")
+    wait_for_global(rig, "bg_done")
+    assert rig.global_data["seq"] in (["bg", "a", "b"], ["a", "b", "bg"])
