@@ -10,6 +10,7 @@ uses only the public API; it is the one place that configures logging.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -33,8 +34,6 @@ EXIT_INTERRUPTED = 130
 
 EVENT_EXAMPLE = '{"hook": "start_test", "kwargs": {"test_name": "t1"}}'
 FAILURE_KINDS = ("exception", "crash", "timeout", "limit", "protocol")
-# fire_hook takes these itself, so an event cannot pass them as keyword arguments.
-RESERVED_KWARGS = ("grab_result",)
 VALUE_WIDTH = 200
 
 
@@ -361,13 +360,20 @@ def parse_event(raw: bytes, name: str, number: int) -> Event:
             f"{where}: 'kwargs' must be an object of keyword "
             f"arguments, got {json_type(kwargs)}"
         )
-    reserved = sorted(set(kwargs) & set(RESERVED_KWARGS))
+    reserved = sorted(set(kwargs) & fire_hook_parameters())
     if reserved:
         raise UsageError(
             f"{where}: 'kwargs' may not contain {reserved}: "
             "fire_hook takes those names itself"
         )
     return Event(hook, kwargs, number)
+
+
+def fire_hook_parameters() -> set[str]:
+    """Names ``fire_hook`` binds itself, so an event cannot pass them as kwargs."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    parameters = inspect.signature(Rigger.fire_hook).parameters.values()
+    return {p.name for p in parameters if p.kind in named and p.name != "self"}
 
 
 def json_type(value: object) -> str:

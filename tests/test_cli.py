@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -27,17 +29,21 @@ RUN_TIMEOUT = 50
 TESTS = [f"test_{n}" for n in range(1, 9)]
 
 
-def _run_cli(
-    cwd: Path, marker: str, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess:
+def _env(marker: str) -> dict[str, str]:
     env = {**os.environ, MARKER: marker}
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
     )
+    return env
+
+
+def _run_cli(
+    cwd: Path, marker: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "rigger_sandbox", *args],
         cwd=cwd,
-        env=env,
+        env=_env(marker),
         input=stdin,
         capture_output=True,
         text=True,
@@ -46,15 +52,21 @@ def _run_cli(
 
 
 @pytest.fixture
-def cli(tmp_path: Path):
-    """Run ``python -m rigger_sandbox`` in ``tmp_path``; check nothing leaks."""
+def marker() -> Iterator[str]:
+    """A mark for the environment of the runs of one test; none may outlive it."""
     marker = uuid.uuid4().hex
+    yield marker
+    assert _marked_processes(marker, deadline=5.0) == []
+
+
+@pytest.fixture
+def cli(tmp_path: Path, marker: str):
+    """Run ``python -m rigger_sandbox`` in ``tmp_path`` to its end."""
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         return _run_cli(tmp_path, marker, *args, stdin=stdin)
 
-    yield run
-    assert _marked_processes(marker, deadline=5.0) == []
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +266,17 @@ def test_kwargs_that_are_not_an_object_exit_2(cli, tmp_path):
     assert f"{events}:1: 'kwargs' must be an object" in result.stderr
 
 
+def test_kwargs_naming_a_fire_hook_parameter_exit_2(cli, tmp_path):
+    events = _events(
+        tmp_path / "bad.jsonl", {"hook": "ping", "kwargs": {"grab_result": True}}
+    )
+
+    result = cli("run", "--events", str(events))
+
+    assert result.returncode == 2
+    assert f"{events}:1: 'kwargs' may not contain ['grab_result']" in result.stderr
+
+
 def test_unknown_key_in_event_exits_2(cli, tmp_path):
     events = _events(tmp_path / "bad.jsonl", {"hook": "start_test", "args": []})
 
@@ -436,3 +459,53 @@ def test_show_limits_the_printed_global_keys(cli):
 
     assert "  finished:" in result.stdout
     assert "durations" not in result.stdout
+
+
+def test_interrupt_stops_the_plugins_and_exits_130(tmp_path, marker):
+    # threaded: the artifact log appears while the hanging hook is running.
+    config = _config(
+        tmp_path,
+        f"""
+threaded: true
+plugins:
+  log:
+    plugin: {PLUGINS}/artifact_log.py:ArtifactLog
+  stuck:
+    plugin: {PLUGINS}/fail_on_cue.py:FailOnCue
+    fail_on: start_test
+    how: hang
+""",
+    )
+    events = _events(
+        tmp_path / "e.jsonl",
+        {"hook": "start_test", "kwargs": {"test_name": "t", "test_location": "out"}},
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rigger_sandbox",
+            "run",
+            str(config),
+            "--events",
+            str(events),
+        ],
+        cwd=tmp_path,
+        env=_env(marker),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not (tmp_path / "out" / "t-log.log").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        proc.kill()
+
+    assert proc.returncode == 130
+    assert "interrupted, stopping the plugins" in stderr
+    assert "Fired 0 of 1 events" in stdout
