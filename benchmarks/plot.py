@@ -24,7 +24,7 @@ def plot_sweep(sweep: Mapping[str, Mapping[int, float]], path: str, title: str) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(8, 5), layout="constrained")
+    figure, axes = plt.subplots(figsize=(10, 5), layout="constrained")
     for name, points in sweep.items():
         sizes = sorted(points)
         style = "-o" if name == "rigger_sandbox" else "--s"
@@ -38,6 +38,6 @@ def plot_sweep(sweep: Mapping[str, Mapping[int, float]], path: str, title: str) 
     axes.set_ylabel("median latency per event (us, log scale)")
     axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.savefig(path, dpi=120)
     plt.close(figure)
