@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "summary and the final global namespace. Without CONFIG, run the "
         "bundled demo (examples/demo.yaml with examples/demo_events.jsonl).",
         epilog=f"Each line of EVENTS is a JSON object such as {EVENT_EXAMPLE}; "
-        "blank lines are skipped. Exit status: 0 when every event was fired, "
+        "blank lines are skipped. Exit status: 0 when every event completed, "
         "1 when a failure was raised (squash_exceptions off) or the sandbox "
         "could not start, 2 for bad input (config, events, options), "
         "130 when interrupted.",
@@ -192,15 +192,17 @@ def fire_events(
     try:
         rig.start()
     except ConfigError as exc:
-        rig.shutdown()
         raise UsageError(config_error_text(exc, config_path)) from exc
     except RiggerError as exc:
-        rig.shutdown()
         print(f"rigger-sandbox: the sandbox could not start: {exc}", file=sys.stderr)
         return EXIT_HOOK_FAILED
+    except KeyboardInterrupt:
+        # start() has stopped whatever it had started before re-raising.
+        print("rigger-sandbox: interrupted while starting", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
     status = EXIT_OK
-    fired = 0
+    completed = 0
     snapshot: dict[str, dict[str, Any]] = {}
     try:
         for event in events:
@@ -215,7 +217,7 @@ def fire_events(
                 )
                 status = EXIT_HOOK_FAILED
                 break
-            fired += 1
+            completed += 1
         # State and pid as the run left them; shutdown turns them into
         # "stopped" and None.
         snapshot = rig.stats()
@@ -237,14 +239,14 @@ def fire_events(
     shown = select_keys(rig.global_data, args.show)
     if args.json:
         document = {
-            "events": {"total": len(events), "fired": fired},
+            "events": {"total": len(events), "completed": completed},
             "stats": stats,
             "global": shown,
         }
         print(json.dumps(json_safe(document), indent=2))
     else:
         print(
-            f"Fired {fired} of {len(events)} events from {events_path} "
+            f"Completed {completed} of {len(events)} events from {events_path} "
             f"with {config_path}.\n"
         )
         print(format_stats(stats))

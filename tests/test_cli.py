@@ -194,7 +194,7 @@ def test_demo_json_counts_are_exact_under_start_method(cli, start_method):
     assert stats["crashy"]["restarts"] == 2
     assert stats["grumpy"]["failures"]["exception"] == 2
     assert stats["grumpy"]["restarts"] == 0
-    assert document["events"] == {"total": 16, "fired": 16}
+    assert document["events"] == {"total": 16, "completed": 16}
     assert document["global"]["finished"] == TESTS
     assert sorted(document["global"]["durations"]) == TESTS
 
@@ -388,7 +388,7 @@ def test_no_squash_stops_at_the_failing_event_with_exit_1(cli, tmp_path):
     assert result.returncode == 1
     assert f"{events}:2: event 'ping' failed" in result.stderr
     assert "failing on cue (call 2)" in result.stderr
-    assert "Fired 1 of 3 events" in result.stdout
+    assert "Completed 1 of 3 events" in result.stdout
 
 
 def test_squash_option_overrides_config_and_completes_the_run(cli, tmp_path):
@@ -508,4 +508,4 @@ plugins:
 
     assert proc.returncode == 130
     assert "interrupted, stopping the plugins" in stderr
-    assert "Fired 0 of 1 events" in stdout
+    assert "Completed 0 of 1 events" in stdout
