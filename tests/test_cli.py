@@ -509,3 +509,22 @@ plugins:
     assert proc.returncode == 130
     assert "interrupted, stopping the plugins" in stderr
     assert "Completed 0 of 1 events" in stdout
+
+
+# The README's first example
+
+
+def test_first_plugin_example_writes_its_log_and_returns_finished(tmp_path, marker):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "first_plugin.py")],
+        cwd=tmp_path,
+        env=_env(marker),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "finished: ['my_test']" in result.stdout
+    log = tmp_path / "var" / "test" / "my_test-test.log"
+    assert log.read_text() == "my_test\npassed"
