@@ -10,6 +10,7 @@ uses only the public API; it is the one place that configures logging.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import inspect
 import json
 import logging
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-hook framework where every plugin instance runs in "
         "its own process.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
         help="fire a file of events through the sandbox and print a summary",
@@ -148,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=run_command)
     return parser
+
+
+def _version() -> str:
+    try:
+        return f"%(prog)s {importlib.metadata.version('rigger_sandbox')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "%(prog)s (not installed)"
 
 
 def run_command(args: argparse.Namespace) -> int:
