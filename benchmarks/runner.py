@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import sys
 import time
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 
 from . import external, plot, reporting
 from .machine import machine_info
+from .placement import PLACEMENTS, Placement
 from .sandbox import CONTAINMENT
 from .scenarios import SCENARIOS, ScenarioResult, Settings
 
@@ -77,11 +77,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated baselines to leave out: {SKIPPABLE}",
     )
     parser.add_argument(
-        "--cpus",
-        metavar="LIST",
-        help="pin the run (and every process it starts) to these CPUs, e.g. 0; "
-        "one CPU shows the software cost without cross-CPU wake-ups (C then "
-        "cannot speed up)",
+        "--placement",
+        choices=PLACEMENTS,
+        default="split",
+        help="CPU placement for the latency scenarios A, B, D, F: split (runner "
+        "on one CPU, the processes it starts on the others; default), same (all "
+        "on one CPU: software cost without cross-CPU wake-ups), free",
     )
     parser.add_argument(
         "--profile",
@@ -108,17 +109,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             f"expected some of {SKIPPABLE}"
         )
     args.skip = skips
-    if args.cpus is not None:
-        try:
-            args.cpus = {int(c) for c in args.cpus.split(",") if c.strip()}
-        except ValueError:
-            parser.error(f"--cpus: expected CPU numbers like 0,1; got {args.cpus!r}")
-        available = os.sched_getaffinity(0)
-        if not args.cpus or not args.cpus <= available:
-            parser.error(
-                f"--cpus: {sorted(args.cpus)} not within the usable CPUs "
-                f"{sorted(available)}"
-            )
     for name in ("repeats", "events", "profile"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -128,6 +118,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def profile_scenario_a(settings: Settings, events: int) -> str:
     """cProfile of ``events`` small events through one plugin (parent side)."""
+    with Placement(settings.placement) as placed:
+        return _profile(settings, events, placed)
+
+
+def _profile(settings: Settings, events: int, placed: Placement) -> str:
     from . import hooks
     from .sandbox import Sandbox
 
@@ -138,6 +133,7 @@ def profile_scenario_a(settings: Settings, events: int) -> str:
         hooks.SMALL_EVENT,
         [hooks.pre_count],
     )
+    placed.settle()
     try:
         for _ in range(500):
             sandbox.process_hook(item=hooks.SMALL_ITEM)
@@ -157,13 +153,12 @@ def profile_scenario_a(settings: Settings, events: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.cpus is not None:
-        os.sched_setaffinity(0, args.cpus)
     settings = Settings.make(
         args.quick, args.start_method, args.repeats, args.events, sweep=bool(args.plot)
     )
     settings.with_ray = "ray" not in args.skip
     settings.with_riggerlib = "riggerlib" not in args.skip
+    settings.placement = args.placement
     machine = machine_info(args.start_method)
     described = {
         "quick": settings.quick,
@@ -176,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "containment": CONTAINMENT,
         "events_f": settings.events,
         "sweep_sizes": list(settings.sweep_sizes),
-        "pinned_cpus": sorted(args.cpus) if args.cpus is not None else None,
+        "placement": Placement(args.placement).describe(),
     }
     print(reporting.header(machine, described), flush=True)
 

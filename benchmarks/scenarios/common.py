@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..placement import Placement
 from ..stats import Budget, Summary, interleaved
 
 
@@ -22,6 +23,7 @@ class Settings:
     sweep_sizes: tuple[int, ...]
     with_ray: bool = True
     with_riggerlib: bool = True
+    placement: str = "split"
 
     @classmethod
     def make(
@@ -163,12 +165,25 @@ def measure(
     contenders: Sequence[Contender],
     budget: Budget,
     quiet_gc: bool = True,
+    placement: str = "free",
 ) -> dict[str, Summary]:
     """Open, verify, time (interleaved) and close the contenders.
 
-    A contender that fails to open or returns a wrong result is recorded as an
+    Everything runs under ``placement`` (see :mod:`benchmarks.placement`).  A
+    contender that fails to open or returns a wrong result is recorded as an
     error and left out; the others are still measured.
     """
+    with Placement(placement) as placed:
+        return _measure(result, contenders, budget, quiet_gc, placed)
+
+
+def _measure(
+    result: ScenarioResult,
+    contenders: Sequence[Contender],
+    budget: Budget,
+    quiet_gc: bool,
+    placed: Placement,
+) -> dict[str, Summary]:
     opened: list[tuple[str, Callable[[], Any], Callable[[], None]]] = []
     try:
         for contender in contenders:
@@ -192,6 +207,9 @@ def measure(
                     close()
                 except Exception:
                     result.fail(f"{contender.name}: could not stop")
+        # Pool workers and the like exist only after a first call: settle the
+        # processes now, then measure.
+        placed.settle()
         summaries = interleaved([(n, c) for n, c, _ in opened], budget, quiet_gc)
         group = result.next_group()
         for name, summary in summaries.items():

@@ -122,7 +122,7 @@ def scenario_a(settings: Settings) -> ScenarioResult:
     """One plugin, one small event: pre-callback, hook in the child, merge."""
     result = ScenarioResult("A", "one plugin, one small event")
     contenders = small_event_contenders(settings, 1, threaded=False)
-    measure(result, contenders, settings.latency)
+    measure(result, contenders, settings.latency, placement=settings.placement)
     ratio_check(result, "median vs floor", SANDBOX, FLOOR, "<=", 1.5, "aim <= 1.25x")
     ratio_check(result, "ProcessPoolExecutor vs sandbox", POOL, SANDBOX, ">=", 10)
     ratio_check(
@@ -140,7 +140,12 @@ def scenario_b(settings: Settings) -> ScenarioResult:
     sweep: dict[str, dict[int, float]] = {}
     for count in sorted(set(settings.sweep_sizes) | {8}):
         part = ScenarioResult("B", f"{count} plugins")
-        measure(part, small_event_contenders(settings, count, True), settings.latency)
+        measure(
+            part,
+            small_event_contenders(settings, count, True),
+            settings.latency,
+            placement=settings.placement,
+        )
         for row in part.rows:
             if row.summary is not None:
                 sweep.setdefault(row.name, {})[count] = row.summary.median_us
@@ -192,6 +197,7 @@ def scenario_d(settings: Settings) -> ScenarioResult:
             ),
         ],
         big,
+        placement=settings.placement,
     )
     ratio_check(result, "10 MiB vs raw pipe", SANDBOX, RAW_PIPE, "<=", 1.5)
     _undeclared(result, settings, blob)
@@ -242,6 +248,7 @@ def _undeclared(result: ScenarioResult, settings: Settings, blob: bytes) -> None
             Contender(UNDECLARED_BIG, opener({**SMALL_KWARGS, "blob": blob}), ok),
         ],
         settings.latency,
+        placement=settings.placement,
     )
     ratio_check(
         result,
