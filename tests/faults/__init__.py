@@ -1,0 +1,1 @@
+"""Fault-containment tests: plugins that really crash, hang, allocate and attack."""
