@@ -202,11 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             handle.write(reporting.markdown(results, machine))
         print(f"Markdown table written to {args.markdown}")
     if args.plot:
-        _write_plot(args.plot, results, machine)
+        _write_plot(args.plot, results, machine, args.placement)
     return 1 if any(r.errors for r in results) else 0
 
 
-def _write_plot(path: str, results: Sequence[ScenarioResult], machine: dict) -> None:
+def _write_plot(
+    path: str, results: Sequence[ScenarioResult], machine: dict, placement: str
+) -> None:
     reason = plot.matplotlib_unavailable()
     sweep = next(
         (r.extra.get("sweep_median_us") for r in results if r.key == "B"), None
@@ -218,7 +220,8 @@ def _write_plot(path: str, results: Sequence[ScenarioResult], machine: dict) -> 
     else:
         title = (
             f"one small event, threaded; {machine['cpu_count']} CPUs, "
-            f"Python {machine['python']}, {machine['start_method']}"
+            f"Python {machine['python']}, {machine['start_method']}, "
+            f"placement {placement}"
         )
         plot.plot_sweep(sweep, path, title)
         print(f"plot written to {path}")
