@@ -443,8 +443,29 @@ class Faulty(RiggerBasePlugin):
     def fault_custom_value(self, arg: Any) -> tuple[dict[str, Any], None]:
         return {"thing": CustomThing("widget", [1, 2, 3])}, None
 
+    def fault_lambda_value(self, arg: Any) -> tuple[dict[str, Any], None]:
+        return {"fn": lambda x: x * 3}, None
+
+    def fault_call_argument(self, arg: Any) -> tuple[dict[str, Any], None]:
+        return {"called": arg(4)}, None
+
     def fault_safe_values(self, arg: Any) -> tuple[dict[str, Any], None]:
         return {"values": safe_values()}, None
+
+    # Isolation.
+    def fault_inspect(self, arg: Any) -> tuple[dict[str, Any], None]:
+        fds = {}
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+            except OSError:
+                pass  # the directory descriptor listdir used, now closed
+        return {
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "fds": fds,
+            "stdin": sys.stdin.read(),
+        }, None
 
     # Nested events.
     def fault_nested_loop(self, arg: Any) -> None:

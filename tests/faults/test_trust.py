@@ -100,3 +100,34 @@ def test_untrusted_plugin_may_return_every_allow_listed_type(rig_factory):
     assert result["values"] == expected
     for key, value in expected.items():
         assert type(result["values"][key]) is type(value), key
+
+
+@pytest.mark.timeout(60)
+def test_trusted_plugin_may_return_a_value_only_dill_can_carry(rig_factory):
+    rig = rig_factory(faulty={"trusted": True})
+
+    result = fire(rig, 1, fault="lambda_value")
+
+    assert result["fn"](2) == 6
+
+
+@pytest.mark.timeout(60)
+def test_untrusted_plugin_may_not_return_a_value_only_dill_can_carry(rig_factory):
+    rig = rig_factory(squash_exceptions=False)
+
+    with pytest.raises(HookError) as caught:
+        fire(rig, 1, fault="lambda_value")
+
+    assert caught.value.ident == FAULTY and "lambda" in str(caught.value)
+    assert "fn" not in rig.global_data
+
+
+@pytest.mark.timeout(60)
+def test_parent_may_send_an_untrusted_plugin_a_value_only_dill_can_carry(
+    rig_factory,
+):
+    rig = rig_factory(squash_exceptions=False)
+
+    result = fire(rig, 1, fault="call_argument", arg=lambda x: x + 1)
+
+    assert result["called"] == 5
