@@ -300,7 +300,7 @@ class Pool:
 
 def child_start_seconds(start_method: str, deadline_s: float = 60.0) -> float:
     """Seconds from ``Process.start()`` until one child runs its first line."""
-    context = multiprocessing.get_context(start_method)
+    context: Any = multiprocessing.get_context(start_method)
     reader, writer = context.Pipe(duplex=False)
     process = context.Process(target=_signal_ready, args=(writer,))
     try:

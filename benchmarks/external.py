@@ -136,7 +136,7 @@ class Riggerlib:
 def _riggerlib_plugin(riggerlib: Any, event: str, hook_func: Callable[..., Any]) -> Any:
     """A riggerlib plugin class binding ``hook_func`` with its own signature."""
 
-    class BenchPlugin(riggerlib.RiggerBasePlugin):  # type: ignore[misc]
+    class BenchPlugin(riggerlib.RiggerBasePlugin):
         def plugin_initialize(self) -> None:
             self.register_plugin_hook(event, hook_func)
 

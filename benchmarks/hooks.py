@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rigger_sandbox import RiggerBasePlugin
@@ -111,17 +112,17 @@ SANDBOX_PLUGINS: dict[str, type[RiggerBasePlugin]] = {
 }
 
 
-def call_by_name(hook_name: str, kwargs: dict[str, Any]) -> Updates:
-    """Run one of the hooks above by name (the process pool and Ray target)."""
-    return HOOKS_BY_NAME[hook_name](**kwargs)
-
-
-HOOKS_BY_NAME = {
+HOOKS_BY_NAME: dict[str, Callable[..., Updates]] = {
     "small_hook": small_hook,
     "item_only_hook": item_only_hook,
     "blob_hook": blob_hook,
     "cpu_hook": cpu_hook,
 }
+
+
+def call_by_name(hook_name: str, kwargs: dict[str, Any]) -> Updates:
+    """Run one of the hooks above by name (the process pool and Ray target)."""
+    return HOOKS_BY_NAME[hook_name](**kwargs)
 
 
 class HookActor:

@@ -37,7 +37,7 @@ def header(machine: dict[str, Any], settings: dict[str, Any]) -> str:
         f"{describe(machine)}\n"
         f"mode: {mode}; {settings['method']}\n"
         f"containment on: {settings['containment']}\n"
-        f"placement (A, B, D, F): {settings['placement']}\n"
+        f"placement (A, B, D): {settings['placement']}\n"
         "median = median of the repeats' medians; MAD = their median absolute "
         "deviation;\np99 over all calls pooled; ratio = median / median of the "
         "scenario's first row"

@@ -80,7 +80,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--placement",
         choices=PLACEMENTS,
         default="split",
-        help="CPU placement for the latency scenarios A, B, D, F: split (runner "
+        help="CPU placement for the latency scenarios A, B, D: split (runner "
         "on one CPU, the processes it starts on the others; default), same (all "
         "on one CPU: software cost without cross-CPU wake-ups), free",
     )
