@@ -492,6 +492,9 @@ class SlowHook(RiggerBasePlugin):
         if fault == "hang":
             announce(arg, str(os.getpid()))
             block()
+        if fault == "wait_for_release":
+            announce(arg, str(os.getpid()))
+            wait_for_lines(f"{arg}.release", 1)
         return {f"done_{self.ident}": seq}, {"seen": {self.ident: [seq]}}
 
 
