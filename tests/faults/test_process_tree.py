@@ -17,6 +17,9 @@ from .fault_plugins import read_pids
 
 EXPECTED_PROCESSES = {"shell": 2, "subprocess": 2, "fork_tree": 39}
 KINDS = pytest.mark.parametrize("kind", list(EXPECTED_PROCESSES))
+# A timeout far above the time a crash takes to be noticed: a sandbox that
+# misses the crash then fails with HookTimeout instead of hanging the test.
+CRASH_GUARD_S = 20
 
 
 def recorded(tmp_path, kind):
@@ -30,7 +33,7 @@ def recorded(tmp_path, kind):
 def test_processes_a_crashing_plugin_started_are_ended_with_it(
     rig_factory, tmp_path, kind
 ):
-    rig = rig_factory(squash_exceptions=True)
+    rig = rig_factory(squash_exceptions=True, faulty={"timeout": CRASH_GUARD_S})
 
     outcome = check_contained(
         rig,
@@ -51,7 +54,11 @@ def test_processes_a_crashing_plugin_started_are_ended_with_it(
 def test_fork_tree_of_a_crashing_plugin_is_ended_under_every_start_method(
     rig_factory, tmp_path, start_method
 ):
-    rig = rig_factory(squash_exceptions=True, start_method=start_method)
+    rig = rig_factory(
+        squash_exceptions=True,
+        start_method=start_method,
+        faulty={"timeout": CRASH_GUARD_S},
+    )
 
     check_contained(
         rig,
