@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
@@ -193,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         external.shutdown_ray()
 
     print(reporting.summary_line(results))
-    print(f"run took {time.monotonic() - began:.1f} s")
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    described["load_average_end"] = load
+    print(f"run took {time.monotonic() - began:.1f} s; load average at the end: {load}")
     if args.json:
         reporting.write_json(args.json, machine, described, results)
         print(f"numbers written to {args.json}")
