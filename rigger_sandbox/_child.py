@@ -251,9 +251,10 @@ class _Nested:
 
 def _serve(plugin: Any, boot: Boot) -> None:
     nested: _Nested = plugin._nested
+    requests = wire.BlockingFrameReader(REQ_FD)
     while True:
         try:
-            kind, codec, payload = wire.read_frame(REQ_FD, 2**32)
+            kind, codec, payload = requests.read()
         except EOFError:
             return
         message = dill.loads(payload) if codec == wire.CODEC_DILL \

@@ -87,17 +87,29 @@ def wait(calls: list[Call], on_background: BackgroundHandler,
     ``background`` lists processes whose background calls to wait for too,
     until ``until`` (used at shutdown and by the background collector).
     """
-    poller = select.poll()
-    by_fd: dict[int, PluginProcess] = {}
+    if len(calls) == 1 and not background:
+        call = calls[0]
+        if not call.done and not call.proc.background and call.proc.poller:
+            _wait_one(call, on_background)
+            return
     pending = [call for call in calls if not call.done]
     procs = {id(c.proc): c.proc for c in pending}
     for proc in background:
         if proc.background:
             procs[id(proc)] = proc
-    for proc in procs.values():
-        if proc.reader is not None:
-            by_fd[proc.reader.fd] = proc
-            poller.register(proc.reader.fd, _POLL_IN)
+    live = [proc for proc in procs.values() if proc.poller is not None]
+    if len(live) == 1:
+        # The common case of one plugin: its poller is registered at launch.
+        poller = live[0].poller
+    else:
+        poller = select.poll()
+        for proc in live:
+            poller.register(proc.reader.fd, _POLL_IN)  # type: ignore[union-attr]
+            poller.register(proc.pidfd, _POLL_IN)
+    by_fd = {}
+    for proc in live:
+        by_fd[proc.reader.fd] = proc  # type: ignore[union-attr]
+        by_fd[proc.pidfd] = proc
     by_call = {(id(c.proc), c.call_id): c for c in pending}
     while True:
         pending = [call for call in pending if not call.done]
@@ -117,14 +129,67 @@ def wait(calls: list[Call], on_background: BackgroundHandler,
         for fd, _ in events:
             proc = by_fd.get(fd)
             if proc is None or proc.reader is None:
-                try:
-                    poller.unregister(fd)
-                except KeyError:
-                    pass
-                continue
-            _read(proc, by_call, on_background)
+                continue  # ended while handling an earlier event of this batch
+            if fd == proc.pidfd:
+                _process_exited(proc, by_call, on_background)
+            else:
+                _read(proc, by_call, on_background)
+        if any(proc.poller is None for proc in live):
+            # Some process ended: forget its descriptors (numbers may be reused).
+            ended = [proc for proc in live if proc.poller is None]
+            live = [proc for proc in live if proc.poller is not None]
+            for proc in ended:
+                for fd in [fd for fd, owner in by_fd.items() if owner is proc]:
+                    del by_fd[fd]
+                    if len(live) + len(ended) > 1:
+                        try:
+                            poller.unregister(fd)
+                        except KeyError:
+                            pass
+
+
+def _wait_one(call: Call, on_background: BackgroundHandler) -> None:
+    """``wait`` for the common case: one call, nothing in the background."""
+    proc = call.proc
+    poller = proc.poller
+    pidfd = proc.pidfd
+    by_call = {(id(proc), call.call_id): call}
+    while not call.done:
+        timeout_ms = None
+        if call.deadline is not None:
+            left = call.deadline - time.monotonic()
+            if left <= 0:
+                _fail_timeout(call)
+                return
+            timeout_ms = max(1, int(left * 1000))
+        try:
+            events = poller.poll(timeout_ms)
+        except InterruptedError:
+            continue
+        for fd, _ in events:
             if proc.reader is None:
-                poller.unregister(fd)
+                break
+            if fd == pidfd:
+                _process_exited(proc, by_call, on_background)
+            else:
+                _read(proc, by_call, on_background)
+        if proc.background:
+            # A background reply interleaved: finish in the general loop.
+            wait([call], on_background, background=[proc])
+            return
+
+
+def _process_exited(proc: PluginProcess, by_call: dict,
+                    on_background: BackgroundHandler) -> None:
+    """The process is gone: take the replies it sent, fail the calls it did not."""
+    _read(proc, by_call, on_background)
+    if proc.reader is not None and (
+        proc.background or any(pid == id(proc) and not c.done
+                               for (pid, _), c in by_call.items())
+    ):
+        _channel_broken(proc, "exit", by_call, on_background)
+    elif proc.reader is not None:
+        kill(proc)
 
 
 def collect_background(procs: list[PluginProcess],
@@ -132,7 +197,12 @@ def collect_background(procs: list[PluginProcess],
     """Take the background replies that have arrived; end the ones past due."""
     now = time.monotonic()
     for proc in procs:
-        if proc.reader is not None and proc.background:
+        if proc.poller is None or not proc.background:
+            continue
+        fds = {fd for fd, _ in proc.poller.poll(0)}
+        if proc.pidfd in fds:
+            _process_exited(proc, {}, on_background)
+        elif fds:
             _read(proc, {}, on_background)
     _expire([], [p for p in procs if p.background], None, now, on_background)
 
@@ -292,14 +362,20 @@ def _complete(proc: PluginProcess, call_id: int, message: tuple | None,
     if call_id in proc.background:
         on_background(proc, call_id, message, error)
         return
-    log.warning("plugin %r (pid %s): reply to unknown call %r ignored", proc.ident,
-                proc.pid, call_id)
+    # Replies answer requests one for one; an unsolicited frame means the
+    # channel is corrupted or forged.
+    _channel_broken(proc, f"reply to call {call_id!r}, which was not made or was "
+                    "already answered", by_call, on_background)
 
 
 def _channel_broken(proc: PluginProcess, reason: str, by_call: dict,
                     on_background: BackgroundHandler) -> None:
     """The reply pipe closed or carried garbage: end the process, fail its calls."""
-    if reason == "eof":
+    if reason == "exit":
+        status = proc.exit_status(2.0)
+        kill(proc)
+        error_cls, text = PluginCrashed, describe_exit(status)
+    elif reason == "eof":
         status = proc.exit_status(1.0)
         if status is None:
             kill(proc)

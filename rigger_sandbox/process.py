@@ -14,6 +14,7 @@ import collections
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import time
 from typing import Any
@@ -28,6 +29,8 @@ from .errors import signal_name
 from .output import OutputPump
 
 log = logging.getLogger("rigger_sandbox.process")
+
+_POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
 
 _SIGNAL_CAUSES = {
     signal.SIGSEGV: "a segmentation fault, a crash in native code",
@@ -83,7 +86,9 @@ class PluginProcess:
         self.next_call = 0
         self.starts = 0
         self.crash_times: collections.deque[float] = collections.deque()
-        self.background: dict[int, str] = {}
+        self.background: dict[int, tuple] = {}
+        self.pidfd = -1
+        self.poller: Any = None
 
     # -- starting ---------------------------------------------------------
 
@@ -116,6 +121,12 @@ class PluginProcess:
         os.set_blocking(req_w, False)
         os.set_blocking(rep_r, False)
         self.reader = wire.FrameReader(rep_r, self.boot.max_message)
+        # The reply pipe alone cannot tell that the process died: anything it
+        # forked may hold the pipe open.  A pidfd becomes readable at exit.
+        self.pidfd = os.pidfd_open(process.pid)
+        self.poller = select.poll()
+        self.poller.register(rep_r, _POLL_IN)
+        self.poller.register(self.pidfd, _POLL_IN)
         self.pump.add(out_r, self.ident, process.pid, "stdout")
         self.pump.add(err_r, self.ident, process.pid, "stderr")
         self.state = "starting"
@@ -231,3 +242,7 @@ class PluginProcess:
         if self.reader is not None:
             os.close(self.reader.fd)
             self.reader = None
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        self.poller = None

@@ -268,7 +268,9 @@ class Rigger:
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             # Children fork from a server that already imported the sandbox.
-            context.set_forkserver_preload(["rigger_sandbox._child"])
+            # '__main__' stays in the list (multiprocessing's default) so the
+            # main module is imported once, in the server, not in every child.
+            context.set_forkserver_preload(["__main__", "rigger_sandbox._child"])
         return context
 
     def _boot(self, inst: InstanceSettings, settings: Settings,
@@ -357,6 +359,11 @@ class Rigger:
 
     def _startup_failure(self, proc: PluginProcess, text: str) -> HookError:
         status = proc.kill()
+        if status == 1 and self._settings and self._settings.start_method != "fork":
+            text += (" (under spawn and forkserver each plugin process imports the "
+                     "main module: guard the script's code with "
+                     "'if __name__ == \"__main__\":'; the plugin's stderr, in the "
+                     "log, has the details)")
         return PluginCrashed(f"plugin process failed to start: {text}",
                              ident=proc.ident, hook="plugin_initialize",
                              exitcode=status if status and status > 0 else None,
@@ -410,7 +417,7 @@ class Rigger:
 
     # -- events -----------------------------------------------------------
 
-    def fire_hook(self, hook_name: str, grab_result: bool = False,
+    def fire_hook(self, hook_name: str, /, grab_result: bool = False,
                   **kwargs: Any) -> dict | None:
         """Fire an event: pre-callbacks, every enabled plugin's hook, post-callbacks.
 
@@ -422,7 +429,7 @@ class Rigger:
             return {**self.global_data, **local}
         return None
 
-    def process_hook(self, hook_name: str, **kwargs: Any) -> tuple[dict, dict]:
+    def process_hook(self, hook_name: str, /, **kwargs: Any) -> tuple[dict, dict]:
         """Fire an event; return its ``(local_namespace, global_namespace)``."""
         return self._fire(hook_name, kwargs)
 
@@ -437,19 +444,11 @@ class Rigger:
                     else "fire_hook after shutdown()")
             assert self._settings is not None
             settings = self._settings
-            queue: collections.deque = collections.deque()
+            queue = _NestedQueue(hook_name, settings)
             local = self._event(hook_name, kwargs, queue, depth=0)
-            queued = len(queue)
-            while queue:
-                name, nested_kwargs, depth = queue.popleft()
+            while queue.items:
+                name, nested_kwargs, depth = queue.items.popleft()
                 self._event(name, nested_kwargs, queue, depth)
-                queued += len(queue)
-                if queued > settings.max_nested_events:
-                    queue.clear()
-                    self._failure(NestedEventError(
-                        f"event {hook_name!r} queued more than max_nested_events "
-                        f"({settings.max_nested_events}) nested events; the rest "
-                        "were dropped"))
             return local, self.global_data
 
     def _event(self, name: str, kwargs: dict, queue: collections.deque,
@@ -462,12 +461,9 @@ class Rigger:
         nested = self._phase_hooks(name, local)
         self._phase_callbacks(name, self.post_callbacks.get(name), local)
         for event, event_kwargs in nested:
-            if depth + 1 > settings.max_nested_depth:
-                self._failure(NestedEventError(
-                    f"nested event {event!r} would be {depth + 1} levels deep, more "
-                    f"than max_nested_depth ({settings.max_nested_depth})"))
-                continue
-            queue.append((event, event_kwargs, depth + 1))
+            error = queue.add(event, event_kwargs, depth + 1)
+            if error is not None:
+                self._failure(error)
         return local
 
     def _phase_callbacks(self, name: str, entries: dict[str, _Callback] | None,
@@ -629,7 +625,8 @@ class Rigger:
                 if self._state != "running":
                     return
                 procs = [p for p in self._procs.values() if p.background and p.reader]
-                fds = [p.reader.fd for p in procs]  # type: ignore[union-attr]
+                fds = [fd for p in procs
+                       for fd in (p.reader.fd, p.pidfd)]  # type: ignore[union-attr]
                 deadlines = [d for p in procs for _, d, _ in p.background.values()
                              if d is not None]
             poller = select.poll()
@@ -682,6 +679,35 @@ class Rigger:
 
 
 _STOP_PAYLOAD = wire.encode(())[1]
+
+
+class _NestedQueue:
+    """The nested events of one top-level event, bounded in depth and number."""
+
+    def __init__(self, top: str, settings: Settings) -> None:
+        self.top = top
+        self.max_depth = settings.max_nested_depth
+        self.max_events = settings.max_nested_events
+        self.items: collections.deque = collections.deque()
+        self.count = 0
+        self.overflowed = False
+
+    def add(self, event: str, kwargs: dict, depth: int) -> RiggerError | None:
+        """Queue a nested event, or return the error that refuses it."""
+        if depth > self.max_depth:
+            return NestedEventError(
+                f"nested event {event!r} would be {depth} levels deep, more than "
+                f"max_nested_depth ({self.max_depth})")
+        if self.count >= self.max_events:
+            if self.overflowed:
+                return None  # reported once per top-level event
+            self.overflowed = True
+            return NestedEventError(
+                f"event {self.top!r} queued more than max_nested_events "
+                f"({self.max_events}) nested events; the rest were dropped")
+        self.count += 1
+        self.items.append((event, kwargs, depth))
+        return None
 
 
 def _encode_request(call: Call, selected: dict) -> tuple[int, bytes]:

@@ -145,25 +145,41 @@ def write_frame(fd: int, kind: int, codec: int, payload: bytes) -> None:
         rest = rest[os.write(fd, rest):]
 
 
-def read_exact(fd: int, size: int) -> bytearray:
-    """Read exactly ``size`` bytes from a blocking descriptor, or raise EOFError."""
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    got = 0
-    while got < size:
-        n = os.readv(fd, [view[got:]])
-        if n == 0:
-            raise EOFError("pipe closed")
-        got += n
-    return buffer
+class BlockingFrameReader:
+    """Reads frames from a blocking descriptor (used in plugin processes).
 
+    Small frames usually arrive whole, so one ``read`` serves header and
+    payload; a large payload is read straight into a buffer of its size.
+    """
 
-def read_frame(fd: int, max_size: int) -> tuple[int, int, bytearray]:
-    """Read one frame from a blocking descriptor (used in plugin processes)."""
-    kind, codec, size = HEADER.unpack(read_exact(fd, HEADER_SIZE))
-    if size > max_size:
-        raise WireError(f"frame of {size} bytes is over the cap of {max_size}")
-    return kind, codec, read_exact(fd, size) if size else bytearray()
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = bytearray()
+
+    def read(self) -> tuple[int, int, bytearray | bytes]:
+        buffer = self._buffer
+        while len(buffer) < HEADER_SIZE:
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise EOFError("pipe closed")
+            buffer += chunk
+        kind, codec, size = HEADER.unpack_from(buffer)
+        end = HEADER_SIZE + size
+        if len(buffer) >= end:
+            payload = bytes(buffer[HEADER_SIZE:end])
+            del buffer[:end]
+            return kind, codec, payload
+        body = bytearray(size)
+        have = len(buffer) - HEADER_SIZE
+        body[:have] = buffer[HEADER_SIZE:]
+        buffer.clear()
+        view = memoryview(body)
+        while have < size:
+            n = os.readv(self.fd, [view[have:]])
+            if n == 0:
+                raise EOFError("pipe closed mid-message")
+            have += n
+        return kind, codec, body
 
 
 class FrameReader:
@@ -204,6 +220,11 @@ class FrameReader:
                     raise EOFError("plugin closed its reply pipe")
                 self._head += chunk
                 frames.extend(self._parse())
+                if frames and not self._head and self._body is None \
+                        and len(chunk) < 65536:
+                    # Drained on a frame boundary: skip the read that would
+                    # only say "nothing more" (the poll will tell).
+                    return frames
             else:
                 view = memoryview(self._body)[self._got:]
                 try:
@@ -252,6 +273,16 @@ def write_frame_nonblocking(fd: int, kind: int, codec: int, payload: bytes,
     BrokenPipeError when it is gone.
     """
     header = HEADER.pack(kind, codec, len(payload))
+    if len(payload) < 65536:
+        # Small frames nearly always fit in the pipe at once: one syscall.
+        frame = header + payload
+        try:
+            written = os.write(fd, frame)
+        except BlockingIOError:
+            written = 0
+        if written == len(frame):
+            return
+        header, payload = frame[written:], b""
     chunks = [memoryview(header), memoryview(payload)] if payload else [memoryview(header)]
     poller = None
     while chunks:
