@@ -277,6 +277,10 @@ def _dispatch(proc: PluginProcess, kind: int, codec: int, payload: bytearray,
         _complete(proc, call_id, None, UnsafeValueError(
             str(exc), ident=proc.ident, hook=_hook_of(proc, call_id, by_call)),
             by_call, on_background)
+        # A plugin that sent a refused value may have sent more than one
+        # reply (a forged frame first): its channel is no longer trusted.
+        _channel_broken(proc, "sent a value outside the allow-list", by_call,
+                        on_background)
         return
     except Exception as exc:  # noqa: BLE001 - any malformed payload
         _channel_broken(proc, f"malformed reply ({type(exc).__name__}: {exc})",
