@@ -113,12 +113,14 @@ def test_unknown_top_level_key_is_named(write_config):
     path = write_config({"threadded": True, "plugins": ECHO})
     message = start_error(Rigger(str(path)))
     assert str(path) in message and "threadded" in message
+    assert re.search(r"\bthreaded\b", message), "should list the known keys"
 
 
 def test_plugin_neither_registered_nor_importable_is_named(write_config):
     path = write_config({"plugins": {"inst": {"plugin": "no_such_plugin"}}})
     message = start_error(Rigger(str(path)))
     assert "inst" in message and "no_such_plugin" in message
+    assert "registered" in message and "module:Class" in message
 
 
 def test_plugin_module_that_does_not_exist_is_named(make_rigger):
