@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rigger_sandbox import HookError, RiggerBasePlugin
+from rigger_sandbox import HookError, RiggerBasePlugin, RiggerError
 
 
 class Picky(RiggerBasePlugin):
@@ -127,3 +127,23 @@ def test_tripwire_detects_a_value_sent_to_the_plugin(make_rigger):
     Tripwire.pickled = 0
     rig.fire_hook("pick", wanted=Tripwire())
     assert Tripwire.pickled >= 1
+
+
+def test_unserialisable_argument_fails_before_any_plugin_runs(make_rigger):
+    rig = make_rigger(
+        {"p": {"plugin": "picky"}, "q": {"plugin": "picky"}},
+        register={"picky": Picky},
+        squash_exceptions=True,
+    )
+    with pytest.raises(RiggerError) as caught:
+        rig.fire_hook("pick", wanted=(n for n in range(3)))
+    assert isinstance(caught.value, TypeError)
+    assert "wanted" in str(caught.value)
+    assert rig.stats()["p"]["calls"] == rig.stats()["q"]["calls"] == 0
+
+
+@pytest.mark.parametrize("name", [None, 42, b"pick"], ids=repr)
+def test_event_name_that_is_not_a_string_is_refused(rig, name):
+    with pytest.raises(RiggerError) as caught:
+        rig.fire_hook(name)
+    assert isinstance(caught.value, TypeError)
