@@ -23,10 +23,10 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
+from multiprocessing import reduction
 from typing import Any
 
 import dill
-from multiprocessing import reduction
 
 from . import wire
 from .errors import NestedEventError, RiggerError
@@ -82,8 +82,9 @@ def main(boot: Boot, req: PassFd, rep: PassFd, out: PassFd, err: PassFd) -> None
     fds = [passed.fd for passed in (req, rep, out, err)]
     _isolate(fds, boot)
     _install_logging(boot)
-    threading.Thread(target=_watch_parent, name="rigger-parent-watch",
-                     daemon=True).start()
+    threading.Thread(
+        target=_watch_parent, name="rigger-parent-watch", daemon=True
+    ).start()
     stage = "load"
     try:
         _apply_limits(boot)
@@ -91,12 +92,20 @@ def main(boot: Boot, req: PassFd, rep: PassFd, out: PassFd, err: PassFd) -> None
         stage = "init"
         plugin = _instantiate(cls, boot)
     except BaseException as exc:  # noqa: BLE001 - report every startup failure
-        _send(wire.FATAL, (stage, f"{type(exc).__name__}: {exc}",
-                           traceback.format_exc()), boot)
+        _send(
+            wire.FATAL,
+            (stage, f"{type(exc).__name__}: {exc}", traceback.format_exc()),
+            boot,
+        )
         os._exit(3)
     hooks = {
-        event: (entry.spec.params, tuple(sorted(entry.spec.required)),
-                entry.spec.varkw, entry.bg, entry.timeout)
+        event: (
+            entry.spec.params,
+            tuple(sorted(entry.spec.required)),
+            entry.spec.varkw,
+            entry.bg,
+            entry.timeout,
+        )
         for event, entry in plugin.callbacks.items()
     }
     _send(wire.READY, (os.getpid(), hooks), boot)
@@ -171,8 +180,10 @@ def _watch_parent() -> None:
             events = poller.poll()
         except InterruptedError:
             continue
-        if any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL)
-               for _, mask in events):
+        if any(
+            mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL)
+            for _, mask in events
+        ):
             try:
                 os.killpg(os.getpgrp(), signal.SIGKILL)
             finally:
@@ -216,8 +227,9 @@ def _instantiate(cls: type, boot: Boot) -> Any:
     plugin = cls(boot.ident, boot.data, _Nested(boot))
     if boot.configure is not None:
         codec, payload = boot.configure
-        args, kwargs = dill.loads(payload) if codec == wire.CODEC_DILL \
-            else pickle.loads(payload)
+        args, kwargs = (
+            dill.loads(payload) if codec == wire.CODEC_DILL else pickle.loads(payload)
+        )
         plugin.configure(*args, **kwargs)
         plugin.configured = True
     return plugin
@@ -257,8 +269,9 @@ def _serve(plugin: Any, boot: Boot) -> None:
             kind, codec, payload = requests.read()
         except EOFError:
             return
-        message = dill.loads(payload) if codec == wire.CODEC_DILL \
-            else pickle.loads(payload)
+        message = (
+            dill.loads(payload) if codec == wire.CODEC_DILL else pickle.loads(payload)
+        )
         if kind == wire.STOP:
             return
         call_id = message[0]
@@ -280,8 +293,11 @@ def _serve(plugin: Any, boot: Boot) -> None:
             _send_reply(reply, boot)
         except SystemExit as exc:
             nested.events = None
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None
-                                                                else 1)
+            code = (
+                exc.code
+                if isinstance(exc.code, int)
+                else (0 if exc.code is None else 1)
+            )
             _send_failure(call_id, "exit", exc, boot, exitcode=code)
             os._exit(code)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back
@@ -301,20 +317,37 @@ def _send_reply(reply: tuple, boot: Boot) -> None:
     try:
         codec, payload = wire.encode(reply, allow_dill=boot.trusted)
     except Exception as exc:  # noqa: BLE001 - any pickling failure
-        _send_failure(reply[0], "exception", exc, boot,
-                      message=f"the hook returned a value that cannot be serialized: "
-                      f"{type(exc).__name__}: {exc}")
+        _send_failure(
+            reply[0],
+            "exception",
+            exc,
+            boot,
+            message=f"the hook returned a value that cannot be serialized: "
+            f"{type(exc).__name__}: {exc}",
+        )
         return
     if len(payload) > boot.max_message:
-        _send_failure(reply[0], "exception", None, boot,
-                      message=f"the hook returned {len(payload)} bytes, more than "
-                      f"max_message_mb allows ({boot.max_message} bytes)")
+        _send_failure(
+            reply[0],
+            "exception",
+            None,
+            boot,
+            message=f"the hook returned {len(payload)} bytes, more than "
+            f"max_message_mb allows ({boot.max_message} bytes)",
+        )
         return
     wire.write_frame(REP_FD, wire.RESULT, codec, payload)
 
 
-def _send_failure(call_id: int, kind: str, exc: BaseException | None, boot: Boot,
-                  *, message: str | None = None, exitcode: int | None = None) -> None:
+def _send_failure(
+    call_id: int,
+    kind: str,
+    exc: BaseException | None,
+    boot: Boot,
+    *,
+    message: str | None = None,
+    exitcode: int | None = None,
+) -> None:
     if message is None and exc is not None:
         message = f"{type(exc).__name__}: {exc}"
     text = "".join(traceback.format_exception(exc)) if exc is not None else None

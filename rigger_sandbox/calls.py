@@ -37,12 +37,33 @@ _POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
 class Call:
     """One request to one plugin process and, once done, its outcome."""
 
-    __slots__ = ("proc", "call_id", "hook", "kind", "payload", "codec", "timeout",
-                 "deadline", "started", "done", "local", "global_", "nested",
-                 "error", "elapsed")
+    __slots__ = (
+        "proc",
+        "call_id",
+        "hook",
+        "kind",
+        "payload",
+        "codec",
+        "timeout",
+        "deadline",
+        "started",
+        "done",
+        "local",
+        "global_",
+        "nested",
+        "error",
+        "elapsed",
+    )
 
-    def __init__(self, proc: PluginProcess, hook: str, kind: int, codec: int,
-                 payload: bytes, timeout: float | None) -> None:
+    def __init__(
+        self,
+        proc: PluginProcess,
+        hook: str,
+        kind: int,
+        codec: int,
+        payload: bytes,
+        timeout: float | None,
+    ) -> None:
         self.proc = proc
         self.call_id = proc.new_call_id()
         self.hook = hook
@@ -79,8 +100,12 @@ def send(call: Call) -> bool:
 BackgroundHandler = Callable[[PluginProcess, int, Any, HookError | None], None]
 
 
-def wait(calls: list[Call], on_background: BackgroundHandler,
-         until: float | None = None, background: list[PluginProcess] = ()) -> None:
+def wait(
+    calls: list[Call],
+    on_background: BackgroundHandler,
+    until: float | None = None,
+    background: list[PluginProcess] | None = None,
+) -> None:
     """Wait until every call is done (and, with ``until``, background calls).
 
     Replies to background calls met on the way go to ``on_background``.
@@ -94,7 +119,7 @@ def wait(calls: list[Call], on_background: BackgroundHandler,
             return
     pending = [call for call in calls if not call.done]
     procs = {id(c.proc): c.proc for c in pending}
-    for proc in background:
+    for proc in background or ():
         if proc.background:
             procs[id(proc)] = proc
     live = [proc for proc in procs.values() if proc.poller is not None]
@@ -127,9 +152,10 @@ def wait(calls: list[Call], on_background: BackgroundHandler,
         except InterruptedError:
             continue
         for fd, _ in events:
-            proc = by_fd.get(fd)
-            if proc is None or proc.reader is None:
+            owner = by_fd.get(fd)
+            if owner is None or owner.reader is None:
                 continue  # ended while handling an earlier event of this batch
+            proc = owner
             if fd == proc.pidfd:
                 _process_exited(proc, by_call, on_background)
             else:
@@ -179,21 +205,23 @@ def _wait_one(call: Call, on_background: BackgroundHandler) -> None:
             return
 
 
-def _process_exited(proc: PluginProcess, by_call: dict,
-                    on_background: BackgroundHandler) -> None:
+def _process_exited(
+    proc: PluginProcess, by_call: dict, on_background: BackgroundHandler
+) -> None:
     """The process is gone: take the replies it sent, fail the calls it did not."""
     _read(proc, by_call, on_background)
     if proc.reader is not None and (
-        proc.background or any(pid == id(proc) and not c.done
-                               for (pid, _), c in by_call.items())
+        proc.background
+        or any(pid == id(proc) and not c.done for (pid, _), c in by_call.items())
     ):
         _channel_broken(proc, "exit", by_call, on_background)
     elif proc.reader is not None:
         kill(proc)
 
 
-def collect_background(procs: list[PluginProcess],
-                       on_background: BackgroundHandler) -> None:
+def collect_background(
+    procs: list[PluginProcess], on_background: BackgroundHandler
+) -> None:
     """Take the background replies that have arrived; end the ones past due."""
     now = time.monotonic()
     for proc in procs:
@@ -207,8 +235,9 @@ def collect_background(procs: list[PluginProcess],
     _expire([], [p for p in procs if p.background], None, now, on_background)
 
 
-def _earliest(pending: list[Call], waiting_bg: list[PluginProcess],
-              until: float | None) -> float | None:
+def _earliest(
+    pending: list[Call], waiting_bg: list[PluginProcess], until: float | None
+) -> float | None:
     deadlines = [c.deadline for c in pending if c.deadline is not None]
     for proc in waiting_bg:
         deadlines.extend(d for _, d, _ in proc.background.values() if d is not None)
@@ -217,8 +246,13 @@ def _earliest(pending: list[Call], waiting_bg: list[PluginProcess],
     return min(deadlines) if deadlines else None
 
 
-def _expire(pending: list[Call], waiting_bg: list[PluginProcess], until: float | None,
-            now: float, on_background: BackgroundHandler) -> None:
+def _expire(
+    pending: list[Call],
+    waiting_bg: list[PluginProcess],
+    until: float | None,
+    now: float,
+    on_background: BackgroundHandler,
+) -> None:
     for call in pending:
         if call.deadline is not None and call.deadline <= now and not call.done:
             _fail_timeout(call)
@@ -229,9 +263,13 @@ def _expire(pending: list[Call], waiting_bg: list[PluginProcess], until: float |
             if late or (until is not None and until <= now):
                 timeout = None if deadline is None else deadline - started
                 error = HookTimeout(
-                    f"background hook did not finish within {timeout} s" if late
+                    f"background hook did not finish within {timeout} s"
+                    if late
                     else "background hook still running at shutdown; killed",
-                    ident=proc.ident, hook=hook, timeout=timeout)
+                    ident=proc.ident,
+                    hook=hook,
+                    timeout=timeout,
+                )
                 kill(proc)
                 _fail_others(proc, pending, on_background, error)
                 break
@@ -258,8 +296,14 @@ def _read(proc: PluginProcess, by_call: dict, on_background: BackgroundHandler) 
         _channel_broken(proc, broken, by_call, on_background)
 
 
-def _dispatch(proc: PluginProcess, kind: int, codec: int, payload: bytearray,
-              by_call: dict, on_background: BackgroundHandler) -> None:
+def _dispatch(
+    proc: PluginProcess,
+    kind: int,
+    codec: int,
+    payload: bytearray,
+    by_call: dict,
+    on_background: BackgroundHandler,
+) -> None:
     trusted = proc.settings.trusted
     try:
         message = wire.decode(codec, payload, trusted=trusted)
@@ -274,35 +318,65 @@ def _dispatch(proc: PluginProcess, kind: int, codec: int, payload: bytearray,
         if call_id is None:
             _channel_broken(proc, f"undecodable reply: {exc}", by_call, on_background)
             return
-        _complete(proc, call_id, None, UnsafeValueError(
-            str(exc), ident=proc.ident, hook=_hook_of(proc, call_id, by_call)),
-            by_call, on_background)
+        _complete(
+            proc,
+            call_id,
+            None,
+            UnsafeValueError(
+                str(exc), ident=proc.ident, hook=_hook_of(proc, call_id, by_call)
+            ),
+            by_call,
+            on_background,
+        )
         # A plugin that sent a refused value may have sent more than one
         # reply (a forged frame first): its channel is no longer trusted.
-        _channel_broken(proc, "sent a value outside the allow-list", by_call,
-                        on_background)
+        _channel_broken(
+            proc, "sent a value outside the allow-list", by_call, on_background
+        )
         return
     except Exception as exc:  # noqa: BLE001 - any malformed payload
-        _channel_broken(proc, f"malformed reply ({type(exc).__name__}: {exc})",
-                        by_call, on_background)
+        _channel_broken(
+            proc,
+            f"malformed reply ({type(exc).__name__}: {exc})",
+            by_call,
+            on_background,
+        )
         return
     hook = _hook_of(proc, call_id, by_call)
     if kind == wire.RESULT:
-        if not (isinstance(message, tuple) and len(message) == 4
-                and (message[1] is None or isinstance(message[1], dict))
-                and (message[2] is None or isinstance(message[2], dict))
-                and isinstance(message[3], list)
-                and all(isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], str)
-                        and isinstance(e[1], dict) for e in message[3])):
+        if not (
+            isinstance(message, tuple)
+            and len(message) == 4
+            and (message[1] is None or isinstance(message[1], dict))
+            and (message[2] is None or isinstance(message[2], dict))
+            and isinstance(message[3], list)
+            and all(
+                isinstance(e, tuple)
+                and len(e) == 2
+                and isinstance(e[0], str)
+                and isinstance(e[1], dict)
+                for e in message[3]
+            )
+        ):
             _channel_broken(proc, "reply of the wrong shape", by_call, on_background)
             return
         _complete(proc, call_id, message, None, by_call, on_background)
     elif kind == wire.FAILURE:
-        _complete(proc, call_id, None, _failure_error(proc, hook, message),
-                  by_call, on_background)
+        _complete(
+            proc,
+            call_id,
+            None,
+            _failure_error(proc, hook, message),
+            by_call,
+            on_background,
+        )
     else:
-        _channel_broken(proc, f"unexpected {wire.KIND_NAMES.get(kind)} message",
-                        by_call, on_background)
+        _channel_broken(
+            proc,
+            f"unexpected {wire.KIND_NAMES.get(kind)} message",
+            by_call,
+            on_background,
+        )
 
 
 def _peek_call_id(payload: bytearray) -> int | None:
@@ -314,7 +388,7 @@ def _peek_call_id(payload: bytearray) -> int | None:
     try:
         for opcode, arg, _ in pickletools.genops(bytes(payload)):
             if opcode.name in ("BININT", "BININT1", "BININT2", "LONG1"):
-                return int(arg)
+                return int(arg)  # type: ignore[arg-type]
             if opcode.name not in ("PROTO", "FRAME", "MARK"):
                 return None
     except Exception:  # noqa: BLE001 - garbage is simply not a call id
@@ -332,8 +406,9 @@ def _hook_of(proc: PluginProcess, call_id: int, by_call: dict) -> str:
 
 def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
     if not (isinstance(message, tuple) and len(message) == 5):
-        return ProtocolError("failure report of the wrong shape", ident=proc.ident,
-                             hook=hook)
+        return ProtocolError(
+            "failure report of the wrong shape", ident=proc.ident, hook=hook
+        )
     _, kind, text, tb, exitcode = message
     text = str(text)
     tb = tb if isinstance(tb, str) else None
@@ -341,20 +416,34 @@ def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
         status = proc.exit_status(2.0)
         kill(proc)
         code = status if status is not None else exitcode
-        return PluginCrashed(f"the hook called sys.exit: {describe_exit(code)}",
-                             ident=proc.ident, hook=hook, exitcode=code,
-                             remote_traceback=tb)
+        return PluginCrashed(
+            f"the hook called sys.exit: {describe_exit(code)}",
+            ident=proc.ident,
+            hook=hook,
+            exitcode=code,
+            remote_traceback=tb,
+        )
     if isinstance(kind, str) and kind.startswith("limit:"):
         kill(proc)
         limit = kind.split(":", 1)[1]
-        return ResourceLimitExceeded(f"{limit} exceeded: {text}", ident=proc.ident,
-                                     hook=hook, limit=limit, remote_traceback=tb)
+        return ResourceLimitExceeded(
+            f"{limit} exceeded: {text}",
+            ident=proc.ident,
+            hook=hook,
+            limit=limit,
+            remote_traceback=tb,
+        )
     return HookError(text, ident=proc.ident, hook=hook, remote_traceback=tb)
 
 
-def _complete(proc: PluginProcess, call_id: int, message: tuple | None,
-              error: HookError | None, by_call: dict,
-              on_background: BackgroundHandler) -> None:
+def _complete(
+    proc: PluginProcess,
+    call_id: int,
+    message: tuple | None,
+    error: HookError | None,
+    by_call: dict,
+    on_background: BackgroundHandler,
+) -> None:
     call = by_call.get((id(proc), call_id))
     if call is not None and not call.done:
         call.done = True
@@ -368,13 +457,19 @@ def _complete(proc: PluginProcess, call_id: int, message: tuple | None,
         return
     # Replies answer requests one for one; an unsolicited frame means the
     # channel is corrupted or forged.
-    _channel_broken(proc, f"reply to call {call_id!r}, which was not made or was "
-                    "already answered", by_call, on_background)
+    _channel_broken(
+        proc,
+        f"reply to call {call_id!r}, which was not made or was already answered",
+        by_call,
+        on_background,
+    )
 
 
-def _channel_broken(proc: PluginProcess, reason: str, by_call: dict,
-                    on_background: BackgroundHandler) -> None:
+def _channel_broken(
+    proc: PluginProcess, reason: str, by_call: dict, on_background: BackgroundHandler
+) -> None:
     """The reply pipe closed or carried garbage: end the process, fail its calls."""
+    error_cls: type[HookError]
     if reason == "exit":
         status = proc.exit_status(2.0)
         kill(proc)
@@ -383,7 +478,11 @@ def _channel_broken(proc: PluginProcess, reason: str, by_call: dict,
         status = proc.exit_status(1.0)
         if status is None:
             kill(proc)
-            error_cls, text, status = ProtocolError, "the plugin closed its reply pipe", None
+            error_cls, text, status = (
+                ProtocolError,
+                "the plugin closed its reply pipe",
+                None,
+            )
         else:
             kill(proc)
             error_cls, text = PluginCrashed, describe_exit(status)
@@ -398,39 +497,62 @@ def _channel_broken(proc: PluginProcess, reason: str, by_call: dict,
     _fail_background(proc, on_background, error_cls, text, status)
 
 
-def _crash_error(proc: PluginProcess, error_cls: type, text: str, hook: str,
-                 status: int | None) -> HookError:
+def _crash_error(
+    proc: PluginProcess, error_cls: type, text: str, hook: str, status: int | None
+) -> HookError:
     if error_cls is PluginCrashed:
         signum = -status if status is not None and status < 0 else None
         code = status if status is not None and status >= 0 else None
         if signum == 24 and proc.settings.cpu_limit_s:  # SIGXCPU
-            return ResourceLimitExceeded(text, ident=proc.ident, hook=hook,
-                                         limit="cpu_limit_s", signal=signum)
-        return PluginCrashed(text, ident=proc.ident, hook=hook, exitcode=code,
-                             signal=signum)
+            return ResourceLimitExceeded(
+                text, ident=proc.ident, hook=hook, limit="cpu_limit_s", signal=signum
+            )
+        return PluginCrashed(
+            text, ident=proc.ident, hook=hook, exitcode=code, signal=signum
+        )
     return error_cls(text, ident=proc.ident, hook=hook)
 
 
-def _fail_background(proc: PluginProcess, on_background: BackgroundHandler,
-                     error_cls: type, text: str, status: int | None) -> None:
+def _fail_background(
+    proc: PluginProcess,
+    on_background: BackgroundHandler,
+    error_cls: type,
+    text: str,
+    status: int | None,
+) -> None:
     for call_id, (hook, _, _) in list(proc.background.items()):
-        on_background(proc, call_id, None,
-                      _crash_error(proc, error_cls, text, hook, status))
+        on_background(
+            proc, call_id, None, _crash_error(proc, error_cls, text, hook, status)
+        )
 
 
-def _fail_others(proc: PluginProcess, pending: list[Call],
-                 on_background: BackgroundHandler, cause: HookError | None) -> None:
+def _fail_others(
+    proc: PluginProcess,
+    pending: list[Call],
+    on_background: BackgroundHandler,
+    cause: HookError | None,
+) -> None:
     """After a kill, every other call in flight to the same process fails too."""
     for call in pending:
         if call.proc is proc and not call.done:
             call.done = True
             call.error = PluginCrashed(
                 f"the process was killed while this call waited: {cause}",
-                ident=proc.ident, hook=call.hook, signal=9)
+                ident=proc.ident,
+                hook=call.hook,
+                signal=9,
+            )
     for call_id, (hook, _, _) in list(proc.background.items()):
-        on_background(proc, call_id, None, cause if cause and cause.hook == hook
-                      else PluginCrashed("the process was killed", ident=proc.ident,
-                                         hook=hook, signal=9))
+        on_background(
+            proc,
+            call_id,
+            None,
+            cause
+            if cause and cause.hook == hook
+            else PluginCrashed(
+                "the process was killed", ident=proc.ident, hook=hook, signal=9
+            ),
+        )
 
 
 def _fail_timeout(call: Call) -> None:
@@ -439,15 +561,22 @@ def _fail_timeout(call: Call) -> None:
     call.elapsed = time.monotonic() - call.started
     call.error = HookTimeout(
         f"no reply within the timeout of {call.timeout} s; the process was killed",
-        ident=call.proc.ident, hook=call.hook, timeout=call.timeout)
+        ident=call.proc.ident,
+        hook=call.hook,
+        timeout=call.timeout,
+    )
 
 
 def _fail_dead(call: Call) -> None:
     status = kill(call.proc)
     call.done = True
-    call.error = _crash_error(call.proc, PluginCrashed,
-                              f"the process was gone when the call was sent: "
-                              f"{describe_exit(status)}", call.hook, status)
+    call.error = _crash_error(
+        call.proc,
+        PluginCrashed,
+        f"the process was gone when the call was sent: {describe_exit(status)}",
+        call.hook,
+        status,
+    )
 
 
 def kill(proc: PluginProcess) -> int | None:

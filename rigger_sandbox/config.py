@@ -90,8 +90,9 @@ class Settings:
     instances: tuple[InstanceSettings, ...] = field(default_factory=tuple)
 
 
-def read_config(config_file: str | os.PathLike | None,
-                config: Mapping | None) -> tuple[dict, str | None]:
+def read_config(
+    config_file: str | os.PathLike | None, config: Mapping | None
+) -> tuple[dict, str | None]:
     """Return the raw configuration mapping and the name of its source."""
     if config_file is not None and config is not None:
         raise ConfigError("give either a configuration file or a mapping, not both")
@@ -108,7 +109,9 @@ def read_config(config_file: str | os.PathLike | None,
         with open(source, encoding="utf-8") as stream:
             data = yaml.safe_load(stream)
     except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror}", source=source) from exc
+        raise ConfigError(
+            f"cannot read the file: {exc.strerror}", source=source
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", source=source) from exc
     if data is None:
@@ -121,15 +124,17 @@ def read_config(config_file: str | os.PathLike | None,
     return dict(data), source
 
 
-def build_settings(raw: dict, source: str | None,
-                   registered: Mapping[str, object]) -> Settings:
+def build_settings(
+    raw: dict, source: str | None, registered: Mapping[str, object]
+) -> Settings:
     """Validate ``raw`` and resolve every instance's plugin reference."""
     unknown = sorted(str(key) for key in raw if key not in _TOP_LEVEL)
     if unknown:
         raise ConfigError(
             f"unknown top-level key(s) {unknown}; expected some of "
             f"{sorted(_TOP_LEVEL)}",
-            source=source, key=unknown[0],
+            source=source,
+            key=unknown[0],
         )
     check = _Checker(source)
     top = {key: raw.get(key, default) for key, default in _TOP_LEVEL.items()}
@@ -139,7 +144,8 @@ def build_settings(raw: dict, source: str | None,
     if top["start_method"] not in START_METHODS:
         raise ConfigError(
             f"expected one of {list(START_METHODS)}, got {top['start_method']!r}",
-            source=source, key="start_method",
+            source=source,
+            key="start_method",
         )
 
     plugins = top["plugins"]
@@ -148,7 +154,9 @@ def build_settings(raw: dict, source: str | None,
     if not isinstance(plugins, Mapping):
         raise ConfigError(
             f"expected a mapping of instance names to settings, got "
-            f"{type(plugins).__name__}", source=source, key="plugins",
+            f"{type(plugins).__name__}",
+            source=source,
+            key="plugins",
         )
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
     instances = []
@@ -168,16 +176,24 @@ def build_settings(raw: dict, source: str | None,
     )
 
 
-def _instance(check: _Checker, ident: object, entry: object, top: dict,
-              registered: Mapping[str, object], base_dir: str) -> InstanceSettings:
+def _instance(
+    check: _Checker,
+    ident: object,
+    entry: object,
+    top: dict,
+    registered: Mapping[str, object],
+    base_dir: str,
+) -> InstanceSettings:
     key = f"plugins.{ident}"
     if not isinstance(ident, str) or not ident:
-        raise ConfigError("instance names must be non-empty strings",
-                          source=check.source, key=key)
+        raise ConfigError(
+            "instance names must be non-empty strings", source=check.source, key=key
+        )
     if not isinstance(entry, Mapping):
         raise ConfigError(
             f"expected a mapping with at least 'plugin', got {type(entry).__name__}",
-            source=check.source, key=key,
+            source=check.source,
+            key=key,
         )
     entry = dict(entry)
     values = {name: entry.get(name, top[name]) for name in _INHERITED}
@@ -188,11 +204,19 @@ def _instance(check: _Checker, ident: object, entry: object, top: dict,
     check.value(f"{key}.enabled", enabled, bool)
     check.value(f"{key}.background", background, bool)
     if "plugin" not in entry:
-        raise ConfigError("missing 'plugin': a registered plugin name, "
-                          "'package.module:Class' or 'path/file.py:Class'",
-                          source=check.source, key=f"{key}.plugin")
-    ref = resolve_plugin(entry["plugin"], registered, base_dir,
-                         check.source, f"{key}.plugin") if enabled else None
+        raise ConfigError(
+            "missing 'plugin': a registered plugin name, "
+            "'package.module:Class' or 'path/file.py:Class'",
+            source=check.source,
+            key=f"{key}.plugin",
+        )
+    ref = (
+        resolve_plugin(
+            entry["plugin"], registered, base_dir, check.source, f"{key}.plugin"
+        )
+        if enabled
+        else None
+    )
     return InstanceSettings(
         ident=ident,
         plugin=ref or PluginRef("registered", str(entry["plugin"])),
@@ -203,12 +227,18 @@ def _instance(check: _Checker, ident: object, entry: object, top: dict,
     )
 
 
-def resolve_plugin(value: object, registered: Mapping[str, object], base_dir: str,
-                   source: str | None, key: str) -> PluginRef:
+def resolve_plugin(
+    value: object,
+    registered: Mapping[str, object],
+    base_dir: str,
+    source: str | None,
+    key: str,
+) -> PluginRef:
     """Turn an instance's ``plugin`` value into a PluginRef, or raise ConfigError."""
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"expected a plugin name string, got {value!r}",
-                          source=source, key=key)
+        raise ConfigError(
+            f"expected a plugin name string, got {value!r}", source=source, key=key
+        )
     if value in registered:
         return PluginRef("registered", value)
     if ":" not in value:
@@ -216,28 +246,33 @@ def resolve_plugin(value: object, registered: Mapping[str, object], base_dir: st
             f"plugin {value!r} is not registered (registered: "
             f"{sorted(registered) or 'none'}) and is not 'module:Class' or "
             "'path/file.py:Class'",
-            source=source, key=key,
+            source=source,
+            key=key,
         )
     target, _, attr = value.rpartition(":")
     if not attr.replace(".", "_").isidentifier():
-        raise ConfigError(f"{attr!r} after ':' is not a class name", source=source,
-                          key=key)
+        raise ConfigError(
+            f"{attr!r} after ':' is not a class name", source=source, key=key
+        )
     if target.endswith(".py") or os.sep in target or "/" in target:
         path = target if os.path.isabs(target) else os.path.join(base_dir, target)
         if not os.path.isfile(path):
-            raise ConfigError(f"plugin file {path!r} does not exist", source=source,
-                              key=key)
+            raise ConfigError(
+                f"plugin file {path!r} does not exist", source=source, key=key
+            )
         return PluginRef("file", os.path.abspath(path), attr)
     try:
         found = importlib.util.find_spec(target)
     except (ImportError, ValueError) as exc:
-        raise ConfigError(f"module {target!r} cannot be imported: {exc}",
-                          source=source, key=key) from exc
+        raise ConfigError(
+            f"module {target!r} cannot be imported: {exc}", source=source, key=key
+        ) from exc
     if found is None:
         raise ConfigError(
             f"plugin {value!r}: module {target!r} is not importable and "
             f"{value!r} is not a registered plugin name",
-            source=source, key=key,
+            source=source,
+            key=key,
         )
     return PluginRef("module", target, attr)
 
@@ -278,12 +313,14 @@ class _Checker:
         if ok and short == "env" and isinstance(value, str):
             ok = value == "inherit"
         if ok and short == "env" and isinstance(value, Mapping):
-            ok = all(isinstance(k, str) and isinstance(v, str)
-                     for k, v in value.items())
+            ok = all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            )
         if not ok:
             raise ConfigError(
                 f"expected {_expected(short, expected)}, got {value!r}",
-                source=self.source, key=key,
+                source=self.source,
+                key=key,
             )
 
 
@@ -291,8 +328,9 @@ def _expected(short: str, types: tuple[type, ...]) -> str:
     if short == "env":
         return "'inherit' or a mapping of strings to strings"
     names = [t.__name__ for t in types if t is not type(None)]
-    text = " or ".join("number" if n in ("int", "float") else n
-                       for n in dict.fromkeys(names))
+    text = " or ".join(
+        "number" if n in ("int", "float") else n for n in dict.fromkeys(names)
+    )
     text = text.replace("number or number", "number")
     if any(t in types for t in (int, float)) and short != "start_method":
         text = "a positive " + text

@@ -16,8 +16,9 @@ class ConfigError(RiggerError, ValueError):
     expected.
     """
 
-    def __init__(self, message: str, *, source: str | None = None,
-                 key: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str | None = None, key: str | None = None
+    ) -> None:
         self.source = source
         self.key = key
         where = []
@@ -43,8 +44,14 @@ class HookError(RiggerError):
 
     kind = "exception"
 
-    def __init__(self, message: str, *, ident: str | None, hook: str,
-                 remote_traceback: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        ident: str | None,
+        hook: str,
+        remote_traceback: str | None = None,
+    ) -> None:
         self.ident = ident
         self.hook = hook
         self.remote_traceback = remote_traceback
@@ -75,13 +82,21 @@ class PluginCrashed(HookError):
 
     kind = "crash"
 
-    def __init__(self, message: str, *, ident: str | None, hook: str,
-                 exitcode: int | None = None, signal: int | None = None,
-                 remote_traceback: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        ident: str | None,
+        hook: str,
+        exitcode: int | None = None,
+        signal: int | None = None,
+        remote_traceback: str | None = None,
+    ) -> None:
         self.exitcode = exitcode
         self.signal = signal
-        super().__init__(message, ident=ident, hook=hook,
-                         remote_traceback=remote_traceback)
+        super().__init__(
+            message, ident=ident, hook=hook, remote_traceback=remote_traceback
+        )
 
     @property
     def signal_name(self) -> str | None:
@@ -93,8 +108,14 @@ class HookTimeout(HookError, TimeoutError):
 
     kind = "timeout"
 
-    def __init__(self, message: str, *, ident: str | None, hook: str,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        ident: str | None,
+        hook: str,
+        timeout: float | None = None,
+    ) -> None:
         self.timeout = timeout
         super().__init__(message, ident=ident, hook=hook)
 
@@ -107,13 +128,26 @@ class ResourceLimitExceeded(PluginCrashed):
 
     kind = "limit"
 
-    def __init__(self, message: str, *, ident: str | None, hook: str,
-                 limit: str, exitcode: int | None = None,
-                 signal: int | None = None,
-                 remote_traceback: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        ident: str | None,
+        hook: str,
+        limit: str,
+        exitcode: int | None = None,
+        signal: int | None = None,
+        remote_traceback: str | None = None,
+    ) -> None:
         self.limit = limit
-        super().__init__(message, ident=ident, hook=hook, exitcode=exitcode,
-                         signal=signal, remote_traceback=remote_traceback)
+        super().__init__(
+            message,
+            ident=ident,
+            hook=hook,
+            exitcode=exitcode,
+            signal=signal,
+            remote_traceback=remote_traceback,
+        )
 
 
 class ProtocolError(HookError):

@@ -45,8 +45,9 @@ class OutputPump:
         self._open = 0
         self._closing = False
         self._idle = threading.Condition(self._lock)
-        self._thread = threading.Thread(target=self._run, name="rigger-output",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="rigger-output", daemon=True
+        )
         self._thread.start()
 
     def add(self, fd: int, ident: str, pid: int, name: str) -> None:
@@ -122,7 +123,7 @@ class OutputPump:
                 self._emit(stream, bytes(buffer[start:end]))
                 start = end + 1
             elif len(buffer) - start > CHUNK:
-                self._emit(stream, bytes(buffer[start:start + CHUNK]))
+                self._emit(stream, bytes(buffer[start : start + CHUNK]))
                 start += CHUNK
             else:
                 break
@@ -136,12 +137,21 @@ class OutputPump:
                 level, name, message = int(parts[0]), parts[1], parts[2]
                 if stream.logger.isEnabledFor(level):
                     stream.logger.log(
-                        level, "[%s pid %d] %s: %s", stream.ident, stream.pid, name,
+                        level,
+                        "[%s pid %d] %s: %s",
+                        stream.ident,
+                        stream.pid,
+                        name,
                         message.replace(LOG_NEWLINE, "\n"),
                         extra={"ident": stream.ident, "pid": stream.pid},
                     )
                 return
         if stream.logger.isEnabledFor(logging.INFO):
-            stream.logger.info("[%s pid %d %s] %s", stream.ident, stream.pid,
-                               stream.name, text,
-                               extra={"ident": stream.ident, "pid": stream.pid})
+            stream.logger.info(
+                "[%s pid %d %s] %s",
+                stream.ident,
+                stream.pid,
+                stream.name,
+                text,
+                extra={"ident": stream.ident, "pid": stream.pid},
+            )

@@ -17,8 +17,9 @@ class HookEntry:
 
     __slots__ = ("func", "spec", "bg", "timeout")
 
-    def __init__(self, func: Callable[..., Any], bg: bool,
-                 timeout: float | None | str) -> None:
+    def __init__(
+        self, func: Callable[..., Any], bg: bool, timeout: float | None | str
+    ) -> None:
         self.func = func
         self.spec = CallSpec.of(func)
         self.bg = bg
@@ -59,9 +60,13 @@ class RiggerBasePlugin:
 
         return inner
 
-    def register_plugin_hook(self, event: str, callback: Callable[..., Any] | None = None,
-                             bg: bool = False,
-                             timeout: float | None | str = INHERIT) -> None:
+    def register_plugin_hook(
+        self,
+        event: str,
+        callback: Callable[..., Any] | None = None,
+        bg: bool = False,
+        timeout: float | None | str = INHERIT,
+    ) -> None:
         """Bind ``callback`` (default: the method named like ``event``) to ``event``.
 
         Args:
@@ -73,25 +78,40 @@ class RiggerBasePlugin:
                 the instance's ``timeout``.
         """
         if not isinstance(event, str) or not event:
-            raise RiggerError(f"plugin {self.ident!r}: event names must be non-empty "
-                              f"strings, got {event!r}")
+            raise RiggerError(
+                f"plugin {self.ident!r}: event names must be non-empty "
+                f"strings, got {event!r}"
+            )
         if event in self.callbacks:
-            raise RiggerError(f"plugin {self.ident!r} already has a hook for event "
-                              f"{event!r} (registered twice): one function per event per plugin")
+            raise RiggerError(
+                f"plugin {self.ident!r} already has a hook for event "
+                f"{event!r} (registered twice): one function per event per plugin"
+            )
         if callback is None:
             callback = getattr(self, event, None)
             if callback is None:
-                raise RiggerError(f"plugin {self.ident!r} has no method {event!r} to "
-                                  "bind; pass callback=")
+                raise RiggerError(
+                    f"plugin {self.ident!r} has no method {event!r} to "
+                    "bind; pass callback="
+                )
         if not callable(callback):
-            raise RiggerError(f"plugin {self.ident!r}: the hook for {event!r} must be "
-                              f"callable, got {callback!r}")
-        if timeout != INHERIT and timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-            or timeout <= 0
+            raise RiggerError(
+                f"plugin {self.ident!r}: the hook for {event!r} must be "
+                f"callable, got {callback!r}"
+            )
+        if (
+            timeout != INHERIT
+            and timeout is not None
+            and (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, (int, float))
+                or timeout <= 0
+            )
         ):
-            raise RiggerError(f"plugin {self.ident!r}: timeout for {event!r} must be "
-                              f"a positive number or None, got {timeout!r}")
+            raise RiggerError(
+                f"plugin {self.ident!r}: timeout for {event!r} must be "
+                f"a positive number or None, got {timeout!r}"
+            )
         self.callbacks[event] = HookEntry(callback, bool(bg), timeout)
 
     def fire_hook(self, hook_name: str, **kwargs: Any) -> None:

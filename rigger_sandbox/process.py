@@ -32,7 +32,7 @@ log = logging.getLogger("rigger_sandbox.process")
 
 _POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
 
-_SIGNAL_CAUSES = {
+_SIGNAL_CAUSES: dict[int, str] = {
     signal.SIGSEGV: "a segmentation fault, a crash in native code",
     signal.SIGABRT: "an abort, usually a failed assertion in native code",
     signal.SIGKILL: "SIGKILL: killed from outside, or by the kernel's OOM killer",
@@ -69,9 +69,13 @@ class HookInfo:
 class PluginProcess:
     """One plugin instance's process, its pipes and its restart history."""
 
-    def __init__(self, settings: InstanceSettings, boot: Boot,
-                 context: multiprocessing.context.BaseContext,
-                 pump: OutputPump) -> None:
+    def __init__(
+        self,
+        settings: InstanceSettings,
+        boot: Boot,
+        context: multiprocessing.context.BaseContext,
+        pump: OutputPump,
+    ) -> None:
         self.settings = settings
         self.ident = settings.ident
         self.boot = boot
@@ -103,8 +107,10 @@ class PluginProcess:
         child_fds = (req_r, rep_w, out_w, err_w)
         child_ends = [PassFd(fd) for fd in child_fds]
         process = self.context.Process(  # type: ignore[attr-defined]
-            target=child_main, args=(self.boot, *child_ends),
-            name=f"rigger-plugin-{self.ident}", daemon=False,
+            target=child_main,
+            args=(self.boot, *child_ends),
+            name=f"rigger-plugin-{self.ident}",
+            daemon=False,
         )
         try:
             process.start()
@@ -143,10 +149,10 @@ class PluginProcess:
         for event, (params, required, varkw, bg, timeout) in hooks.items():
             if timeout == "inherit":
                 timeout = self.settings.timeout
-            spec = CallSpec(f"{self.ident}.{event}", tuple(params),
-                            frozenset(required), bool(varkw))
-            table[event] = HookInfo(spec, bool(bg) or self.settings.background,
-                                    timeout)
+            spec = CallSpec(
+                f"{self.ident}.{event}", tuple(params), frozenset(required), bool(varkw)
+            )
+            table[event] = HookInfo(spec, bool(bg) or self.settings.background, timeout)
         self.hooks = table
         self.state = "running"
 
@@ -156,8 +162,9 @@ class PluginProcess:
         self.next_call += 1
         return self.next_call
 
-    def send(self, kind: int, codec: int, payload: bytes,
-             deadline: float | None) -> None:
+    def send(
+        self, kind: int, codec: int, payload: bytes, deadline: float | None
+    ) -> None:
         """Write one request; raises TimeoutError or BrokenPipeError."""
         wire.write_frame_nonblocking(self.req_fd, kind, codec, payload, deadline)
 
@@ -185,8 +192,12 @@ class PluginProcess:
         if self.process is None:
             return None
         try:
-            self.send(wire.STOP, wire.CODEC_PICKLE, b"\x80\x05).",
-                      time.monotonic() + min(grace, 0.5))
+            self.send(
+                wire.STOP,
+                wire.CODEC_PICKLE,
+                b"\x80\x05).",
+                time.monotonic() + min(grace, 0.5),
+            )
         except (OSError, TimeoutError):
             pass
         self.process.join(grace)
@@ -231,8 +242,12 @@ class PluginProcess:
         except ValueError:
             pass
         self.process = None
-        log.debug("plugin %r: process pid %s ended: %s", self.ident, self.pid,
-                  describe_exit(exitcode))
+        log.debug(
+            "plugin %r: process pid %s ended: %s",
+            self.ident,
+            self.pid,
+            describe_exit(exitcode),
+        )
         return exitcode
 
     def _close_fds(self) -> None:

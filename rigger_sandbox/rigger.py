@@ -82,8 +82,12 @@ class Rigger:
         config: the configuration as a mapping, instead of a file.
     """
 
-    def __init__(self, config_file: str | os.PathLike | None = None, *,
-                 config: Mapping | None = None) -> None:
+    def __init__(
+        self,
+        config_file: str | os.PathLike | None = None,
+        *,
+        config: Mapping | None = None,
+    ) -> None:
         self.config_file = config_file
         self.config: dict = dict(config) if isinstance(config, Mapping) else {}
         self._config_arg = config
@@ -107,29 +111,38 @@ class Rigger:
     def register_plugin(self, cls: type, plugin_name: str) -> None:
         """Register a plugin class under the name configuration entries use."""
         if not isinstance(plugin_name, str) or not plugin_name:
-            raise RiggerError(f"plugin name must be a non-empty string, got "
-                              f"{plugin_name!r}")
+            raise RiggerError(
+                f"plugin name must be a non-empty string, got {plugin_name!r}"
+            )
         if not isinstance(cls, type):
             raise RiggerError(f"register_plugin needs a class, got {cls!r}")
         if plugin_name in self.plugins and self.plugins[plugin_name] is not cls:
-            raise RiggerError(f"plugin name {plugin_name!r} is already registered "
-                              f"for {self.plugins[plugin_name]!r}")
+            raise RiggerError(
+                f"plugin name {plugin_name!r} is already registered "
+                f"for {self.plugins[plugin_name]!r}"
+            )
         self.plugins[plugin_name] = cls
 
-    def register_hook_callback(self, hook_name: str, ctype: str = "pre",
-                               callback: Callable[..., Any] | None = None,
-                               name: str | None = None) -> str:
+    def register_hook_callback(
+        self,
+        hook_name: str,
+        ctype: str = "pre",
+        callback: Callable[..., Any] | None = None,
+        name: str | None = None,
+    ) -> str:
         """Run ``callback`` in this process before ('pre') or after ('post') a hook.
 
         Returns the callback's name, which ``unregister_hook_callback`` takes.
         """
         table = self._callback_table(ctype)
         if not isinstance(hook_name, str) or not hook_name:
-            raise RiggerError(f"hook name must be a non-empty string, got "
-                              f"{hook_name!r}")
+            raise RiggerError(
+                f"hook name must be a non-empty string, got {hook_name!r}"
+            )
         if not callable(callback):
-            raise RiggerError(f"callback for {hook_name!r} must be callable, got "
-                              f"{callback!r}")
+            raise RiggerError(
+                f"callback for {hook_name!r} must be callable, got {callback!r}"
+            )
         with self._lock:
             if name is None:
                 self._anon += 1
@@ -146,8 +159,10 @@ class Rigger:
         with self._lock:
             entries = dict(table.get(hook_name, {}))
             if name not in entries:
-                raise RiggerError(f"no {ctype}-callback named {name!r} for hook "
-                                  f"{hook_name!r}; registered: {sorted(entries)}")
+                raise RiggerError(
+                    f"no {ctype}-callback named {name!r} for hook "
+                    f"{hook_name!r}; registered: {sorted(entries)}"
+                )
             del entries[name]
             table[hook_name] = entries
 
@@ -167,8 +182,9 @@ class Rigger:
         try:
             encoded = wire.encode((args, kwargs))
         except Exception as exc:
-            raise ArgumentError(f"configure_plugin({name!r}): arguments cannot be "
-                                f"serialized: {exc}") from exc
+            raise ArgumentError(
+                f"configure_plugin({name!r}): arguments cannot be serialized: {exc}"
+            ) from exc
         with self._lock:
             if self._state != "running":
                 self._configure[name] = encoded
@@ -176,15 +192,19 @@ class Rigger:
             proc = self._procs.get(name)
             if proc is None:
                 known = sorted(self._procs)
-                raise RiggerError(f"configure_plugin: no enabled instance {name!r}; "
-                                  f"enabled instances: {known}")
+                raise RiggerError(
+                    f"configure_plugin: no enabled instance {name!r}; "
+                    f"enabled instances: {known}"
+                )
             self._configure[name] = encoded
             proc.boot.configure = encoded
             if not self._ensure_running([proc]):
-                raise PluginCrashed("the plugin is disabled", ident=name,
-                                    hook="configure")
-            call = Call(proc, "configure", wire.CONFIGURE, 0, b"",
-                        timeout=proc.settings.timeout)
+                raise PluginCrashed(
+                    "the plugin is disabled", ident=name, hook="configure"
+                )
+            call = Call(
+                proc, "configure", wire.CONFIGURE, 0, b"", timeout=proc.settings.timeout
+            )
             call.codec, call.payload = wire.encode((call.call_id, args, kwargs))
             if calls.send(call):
                 calls.wait([call], self._on_background)
@@ -223,8 +243,11 @@ class Rigger:
                 raise
             self._state = "running"
             _live.add(self)
-            log.debug("rigger started %d plugin processes (%s)", len(self._procs),
-                      settings.start_method)
+            log.debug(
+                "rigger started %d plugin processes (%s)",
+                len(self._procs),
+                settings.start_method,
+            )
         return self
 
     def shutdown(self, timeout: float | None = None) -> None:
@@ -241,8 +264,12 @@ class Rigger:
             procs = [p for p in self._procs.values() if p.background]
             if procs:
                 until = None if timeout is None else time.monotonic() + timeout
-                calls.wait([], self._on_background, until=until or float("inf"),
-                           background=procs)
+                calls.wait(
+                    [],
+                    self._on_background,
+                    until=until or float("inf"),
+                    background=procs,
+                )
             self._state = "stopped"
             self._stop_processes(grace=2.0)
             if self._bg_wake is not None:
@@ -273,108 +300,147 @@ class Rigger:
             context.set_forkserver_preload(["__main__", "rigger_sandbox._child"])
         return context
 
-    def _boot(self, inst: InstanceSettings, settings: Settings,
-              max_message: int) -> Boot:
+    def _boot(
+        self, inst: InstanceSettings, settings: Settings, max_message: int
+    ) -> Boot:
         ref = inst.plugin
         if ref.kind == "registered":
             source = _class_source(self.plugins[ref.name])
         else:
             source = (ref.kind, ref.name, ref.attr)
         return Boot(
-            ident=inst.ident, data=inst.data, source=source, trusted=inst.trusted,
-            max_message=max_message, max_nested_events=settings.max_nested_events,
+            ident=inst.ident,
+            data=inst.data,
+            source=source,
+            trusted=inst.trusted,
+            max_message=max_message,
+            max_nested_events=settings.max_nested_events,
             log_level=_plugin_log.getEffectiveLevel(),
-            memory_limit_mb=inst.memory_limit_mb, cpu_limit_s=inst.cpu_limit_s,
-            max_open_files=inst.max_open_files, cwd=inst.cwd, env=inst.env,
+            memory_limit_mb=inst.memory_limit_mb,
+            cpu_limit_s=inst.cpu_limit_s,
+            max_open_files=inst.max_open_files,
+            cwd=inst.cwd,
+            env=inst.env,
             configure=self._configure.get(inst.ident),
         )
 
-    def _launch_all(self, procs: list[PluginProcess], settings: Settings,
-                    initial: bool) -> list[tuple[PluginProcess, HookError]]:
+    def _launch_all(
+        self, procs: list[PluginProcess], settings: Settings, initial: bool
+    ) -> list[tuple[PluginProcess, RiggerError]]:
         """Start processes concurrently and wait for each READY.
 
         At the first start a failure raises; on a restart it is returned.
         """
-        failures: list[tuple[PluginProcess, HookError]] = []
+        failures: list[tuple[PluginProcess, RiggerError]] = []
         for proc in procs:
             proc.launch()
         deadline = time.monotonic() + settings.startup_timeout_s
-        waiting = {proc.reader.fd: proc for proc in procs if proc.reader}
+        # Each process reports READY (or FATAL) on its reply pipe; its pidfd
+        # tells of a death before that even if its children hold the pipe.
+        waiting: dict[int, PluginProcess] = {}
         poller = select.poll()
-        for fd in waiting:
-            poller.register(fd, select.POLLIN)
+        for proc in procs:
+            if proc.reader is not None:
+                for fd in (proc.reader.fd, proc.pidfd):
+                    waiting[fd] = proc
+                    poller.register(fd, select.POLLIN)
         while waiting:
             left = deadline - time.monotonic()
             if left <= 0:
-                for proc in waiting.values():
-                    failures.append((proc, self._startup_failure(
-                        proc, f"did not finish plugin_initialize within "
-                        f"startup_timeout_s ({settings.startup_timeout_s} s)")))
+                for proc in {id(p): p for p in waiting.values()}.values():
+                    text = (
+                        "did not finish plugin_initialize within "
+                        f"startup_timeout_s ({settings.startup_timeout_s} s)"
+                    )
+                    failures.append((proc, self._startup_failure(proc, text)))
                 break
             for fd, _ in poller.poll(int(left * 1000) + 1):
-                proc = waiting[fd]
-                error = self._read_ready(proc)
-                if error is False:
+                owner = waiting.get(fd)
+                if owner is None:
                     continue
-                poller.unregister(fd)
-                del waiting[fd]
+                done, error = self._read_ready(owner, exited=fd == owner.pidfd)
+                if not done:
+                    continue
+                for owned in [f for f, p in waiting.items() if p is owner]:
+                    poller.unregister(owned)
+                    del waiting[owned]
                 if error is not None:
-                    failures.append((proc, error))
+                    failures.append((owner, error))
         if initial and failures:
             raise failures[0][1]
         return failures
 
-    def _read_ready(self, proc: PluginProcess) -> HookError | None | bool:
+    def _read_ready(
+        self, proc: PluginProcess, exited: bool
+    ) -> tuple[bool, RiggerError | None]:
+        """Handle what a starting process sent: (finished starting, error)."""
         assert proc.reader is not None
         try:
             frames = proc.reader.feed()
         except (EOFError, wire.WireError) as exc:
             status = proc.exit_status(2.0)
-            return self._startup_failure(proc, f"{exc}; {describe_exit(status)}")
+            return True, self._startup_failure(proc, f"{exc}; {describe_exit(status)}")
         if not frames:
-            return False
+            if not exited:
+                return False, None
+            status = proc.exit_status(2.0)
+            text = f"the process ended before READY: {describe_exit(status)}"
+            return True, self._startup_failure(proc, text)
         kind, codec, payload = frames[0]
         try:
             message = wire.decode(codec, payload, trusted=proc.settings.trusted)
         except Exception as exc:  # noqa: BLE001 - anything undecodable
-            return self._startup_failure(proc, f"undecodable start message: {exc}")
+            return True, self._startup_failure(
+                proc, f"undecodable start message: {exc}"
+            )
         if kind == wire.READY:
             try:
                 proc.set_ready(message[1])
             except Exception as exc:  # noqa: BLE001 - a malformed hook table
-                return self._startup_failure(proc, f"malformed hook table: {exc}")
-            return None
+                return True, self._startup_failure(proc, f"malformed hook table: {exc}")
+            return True, None
         if kind == wire.FATAL:
             stage, text, tb = message
             proc.kill()
             if stage == "load":
                 source = self._settings.source if self._settings else None
-                return ConfigError(f"plugin class could not be loaded in its "
-                                   f"process: {text}\n{tb}", source=source,
-                                   key=f"plugins.{proc.ident}.plugin")
-            return PluginCrashed(f"plugin_initialize failed: {text}",
-                                 ident=proc.ident, hook="plugin_initialize",
-                                 remote_traceback=tb)
-        return self._startup_failure(proc, "unexpected message before READY")
+                return True, ConfigError(
+                    f"plugin class could not be loaded in its process: {text}\n{tb}",
+                    source=source,
+                    key=f"plugins.{proc.ident}.plugin",
+                )
+            return True, PluginCrashed(
+                f"plugin_initialize failed: {text}",
+                ident=proc.ident,
+                hook="plugin_initialize",
+                remote_traceback=tb,
+            )
+        return True, self._startup_failure(proc, "unexpected message before READY")
 
     def _startup_failure(self, proc: PluginProcess, text: str) -> HookError:
         status = proc.kill()
         if status == 1 and self._settings and self._settings.start_method != "fork":
-            text += (" (under spawn and forkserver each plugin process imports the "
-                     "main module: guard the script's code with "
-                     "'if __name__ == \"__main__\":'; the plugin's stderr, in the "
-                     "log, has the details)")
-        return PluginCrashed(f"plugin process failed to start: {text}",
-                             ident=proc.ident, hook="plugin_initialize",
-                             exitcode=status if status and status > 0 else None,
-                             signal=-status if status and status < 0 else None)
+            text += (
+                " (under spawn and forkserver each plugin process imports the "
+                "main module: guard the script's code with "
+                "'if __name__ == \"__main__\":'; the plugin's stderr, in the "
+                "log, has the details)"
+            )
+        return PluginCrashed(
+            f"plugin process failed to start: {text}",
+            ident=proc.ident,
+            hook="plugin_initialize",
+            exitcode=status if status and status > 0 else None,
+            signal=-status if status and status < 0 else None,
+        )
 
     def _stop_processes(self, grace: float) -> None:
         procs = [p for p in self._procs.values() if p.process is not None]
         for proc in procs:
             try:
-                proc.send(wire.STOP, wire.CODEC_PICKLE, _STOP_PAYLOAD,
-                          time.monotonic() + 0.2)
+                proc.send(
+                    wire.STOP, wire.CODEC_PICKLE, _STOP_PAYLOAD, time.monotonic() + 0.2
+                )
             except (OSError, TimeoutError):
                 pass
         for proc in procs:
@@ -389,11 +455,12 @@ class Rigger:
             return all(p.state == "running" for p in procs)
         assert self._settings is not None
         for proc in dead:
-            log.warning("plugin %r: restarting its process (last pid %s)",
-                        proc.ident, proc.pid)
+            log.warning(
+                "plugin %r: restarting its process (last pid %s)", proc.ident, proc.pid
+            )
             self._stats[proc.ident].restarts += 1
         for proc, error in self._launch_all(dead, self._settings, initial=False):
-            self._stats[proc.ident].record(0.0, error.kind)
+            self._stats[proc.ident].record(0.0, getattr(error, "kind", "crash"))
             self._note_crash(proc)
             self._failure(error)
         return all(p.state == "running" for p in procs)
@@ -409,16 +476,22 @@ class Rigger:
             proc.state = "disabled"
             if proc.process is not None:
                 proc.kill()
-            log.error("plugin %r disabled for the rest of the run: %d crashes "
-                      "within %s s (max_restarts=%d)", proc.ident,
-                      len(proc.crash_times), window, proc.settings.max_restarts)
+            log.error(
+                "plugin %r disabled for the rest of the run: %d crashes "
+                "within %s s (max_restarts=%d)",
+                proc.ident,
+                len(proc.crash_times),
+                window,
+                proc.settings.max_restarts,
+            )
         elif proc.state == "running":
             proc.state = "restarting"
 
     # -- events -----------------------------------------------------------
 
-    def fire_hook(self, hook_name: str, /, grab_result: bool = False,
-                  **kwargs: Any) -> dict | None:
+    def fire_hook(
+        self, hook_name: str, /, grab_result: bool = False, **kwargs: Any
+    ) -> dict | None:
         """Fire an event: pre-callbacks, every enabled plugin's hook, post-callbacks.
 
         Returns ``{**global_namespace, **local_namespace}`` at the end of the
@@ -435,13 +508,16 @@ class Rigger:
 
     def _fire(self, hook_name: str, kwargs: dict) -> tuple[dict, dict]:
         if not isinstance(hook_name, str) or not hook_name:
-            raise ArgumentError(f"hook name must be a non-empty string, got "
-                                f"{hook_name!r}")
+            raise ArgumentError(
+                f"hook name must be a non-empty string, got {hook_name!r}"
+            )
         with self._lock:
             if self._state != "running":
                 raise RiggerStateError(
-                    "fire_hook before start()" if self._state == "new"
-                    else "fire_hook after shutdown()")
+                    "fire_hook before start()"
+                    if self._state == "new"
+                    else "fire_hook after shutdown()"
+                )
             assert self._settings is not None
             settings = self._settings
             queue = _NestedQueue(hook_name, settings)
@@ -451,8 +527,7 @@ class Rigger:
                 self._event(name, nested_kwargs, queue, depth)
             return local, self.global_data
 
-    def _event(self, name: str, kwargs: dict, queue: collections.deque,
-               depth: int) -> dict:
+    def _event(self, name: str, kwargs: dict, queue: _NestedQueue, depth: int) -> dict:
         settings = self._settings
         assert settings is not None
         local = dict(kwargs)
@@ -466,8 +541,9 @@ class Rigger:
                 self._failure(error)
         return local
 
-    def _phase_callbacks(self, name: str, entries: dict[str, _Callback] | None,
-                         local: dict) -> None:
+    def _phase_callbacks(
+        self, name: str, entries: dict[str, _Callback] | None, local: dict
+    ) -> None:
         if not entries:
             return
         updates = []
@@ -483,8 +559,11 @@ class Rigger:
         self._raise_or_squash(errors)
 
     def _phase_hooks(self, name: str, local: dict) -> list:
-        targets = [p for p in self._procs.values()
-                   if name in p.hooks and p.state in ("running", "restarting")]
+        targets = [
+            p
+            for p in self._procs.values()
+            if name in p.hooks and p.state in ("running", "restarting")
+        ]
         if not targets:
             return []
         if not self._ensure_running(targets):
@@ -537,10 +616,13 @@ class Rigger:
 
     def _account(self, call: Call) -> None:
         error = call.error
-        self._stats[call.proc.ident].record(call.elapsed,
-                                            error.kind if error else None)
-        if error is not None and error.kind in ("crash", "timeout", "limit",
-                                                "protocol"):
+        self._stats[call.proc.ident].record(call.elapsed, error.kind if error else None)
+        if error is not None and error.kind in (
+            "crash",
+            "timeout",
+            "limit",
+            "protocol",
+        ):
             self._note_crash(call.proc)
 
     def _merge(self, local: dict, updates: list) -> None:
@@ -582,8 +664,13 @@ class Rigger:
         proc.background[call.call_id] = (call.hook, call.deadline, call.started)
         self._wake_collector()
 
-    def _on_background(self, proc: PluginProcess, call_id: int,
-                       message: tuple | None, error: HookError | None) -> None:
+    def _on_background(
+        self,
+        proc: PluginProcess,
+        call_id: int,
+        message: tuple | None,
+        error: HookError | None,
+    ) -> None:
         entry = proc.background.pop(call_id, None)
         if entry is None:
             return
@@ -609,8 +696,9 @@ class Rigger:
         if self._bg_thread is None:
             self._bg_wake = os.pipe()
             os.set_blocking(self._bg_wake[0], False)
-            self._bg_thread = threading.Thread(target=self._collect_background,
-                                               name="rigger-background", daemon=True)
+            self._bg_thread = threading.Thread(
+                target=self._collect_background, name="rigger-background", daemon=True
+            )
             self._bg_thread.start()
         else:
             assert self._bg_wake is not None
@@ -625,10 +713,13 @@ class Rigger:
                 if self._state != "running":
                     return
                 procs = [p for p in self._procs.values() if p.background and p.reader]
-                fds = [fd for p in procs
-                       for fd in (p.reader.fd, p.pidfd)]  # type: ignore[union-attr]
-                deadlines = [d for p in procs for _, d, _ in p.background.values()
-                             if d is not None]
+                fds = [fd for p in procs for fd in (p.reader.fd, p.pidfd)]  # type: ignore[union-attr]
+                deadlines = [
+                    d
+                    for p in procs
+                    for _, d, _ in p.background.values()
+                    if d is not None
+                ]
             poller = select.poll()
             poller.register(wake_r, select.POLLIN)
             for fd in fds:
@@ -655,19 +746,22 @@ class Rigger:
     # -- observability and overridable hooks ------------------------------
 
     def stats(self) -> dict[str, dict]:
-        """Per enabled instance: state, pid, calls, failures by kind, restarts, times."""
+        """Per enabled instance: state, pid, calls, failures, restarts, times."""
         with self._lock:
             return {
                 ident: self._stats[ident].snapshot(
-                    proc.state, proc.pid if proc.process is not None else None)
+                    proc.state, proc.pid if proc.process is not None else None
+                )
                 for ident, proc in self._procs.items()
             }
 
     def plugin_pids(self) -> dict[str, int | None]:
         """The pid of each enabled instance's process (None when not running)."""
         with self._lock:
-            return {ident: proc.pid if proc.process is not None else None
-                    for ident, proc in self._procs.items()}
+            return {
+                ident: proc.pid if proc.process is not None else None
+                for ident, proc in self._procs.items()
+            }
 
     def handle_failure(self, error: RiggerError) -> None:
         """Called with each squashed failure; logs it by default.  Override it."""
@@ -697,14 +791,16 @@ class _NestedQueue:
         if depth > self.max_depth:
             return NestedEventError(
                 f"nested event {event!r} would be {depth} levels deep, more than "
-                f"max_nested_depth ({self.max_depth})")
+                f"max_nested_depth ({self.max_depth})"
+            )
         if self.count >= self.max_events:
             if self.overflowed:
                 return None  # reported once per top-level event
             self.overflowed = True
             return NestedEventError(
                 f"event {self.top!r} queued more than max_nested_events "
-                f"({self.max_events}) nested events; the rest were dropped")
+                f"({self.max_events}) nested events; the rest were dropped"
+            )
         self.count += 1
         self.items.append((event, kwargs, depth))
         return None
@@ -722,7 +818,8 @@ def _encode_request(call: Call, selected: dict) -> tuple[int, bytes]:
                 raise ArgumentError(
                     f"argument {key!r} of hook {call.hook!r} cannot be sent to plugin "
                     f"{call.proc.ident!r}: {type(value).__name__} is not "
-                    f"serializable by pickle or dill ({exc})") from None
+                    f"serializable by pickle or dill ({exc})"
+                ) from None
         raise
 
 
@@ -731,8 +828,12 @@ def _callback_error(hook: str, callback: _Callback, exc: Exception) -> HookError
         text = str(exc)
     else:
         text = f"callback {callback.spec.name} raised {type(exc).__name__}: {exc}"
-    error = HookError(text, ident=None, hook=hook,
-                      remote_traceback="".join(traceback.format_exception(exc)))
+    error = HookError(
+        text,
+        ident=None,
+        hook=hook,
+        remote_traceback="".join(traceback.format_exception(exc)),
+    )
     error.__cause__ = exc
     return error
 

@@ -40,8 +40,15 @@ RESULT = 11
 FAILURE = 12
 FATAL = 13
 
-KIND_NAMES = {CALL: "call", CONFIGURE: "configure", STOP: "stop", READY: "ready",
-              RESULT: "result", FAILURE: "failure", FATAL: "fatal"}
+KIND_NAMES = {
+    CALL: "call",
+    CONFIGURE: "configure",
+    STOP: "stop",
+    READY: "ready",
+    RESULT: "result",
+    FAILURE: "failure",
+    FATAL: "fatal",
+}
 
 CODEC_PICKLE = 0
 CODEC_DILL = 1
@@ -68,22 +75,24 @@ class UnsafeValue(pickle.UnpicklingError):
 
 # The value types an untrusted plugin may send besides plain data.  Each one is
 # rebuilt from strings, numbers or bytes and runs no code chosen by the sender.
-SAFE_TYPES = frozenset({
-    ("builtins", "complex"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("datetime", "datetime"),
-    ("datetime", "date"),
-    ("datetime", "time"),
-    ("datetime", "timedelta"),
-    ("datetime", "timezone"),
-    ("decimal", "Decimal"),
-    ("uuid", "UUID"),
-    ("uuid", "SafeUUID"),
-    ("pathlib", "PurePath"),
-    ("pathlib", "PurePosixPath"),
-    ("pathlib", "PureWindowsPath"),
-})
+SAFE_TYPES = frozenset(
+    {
+        ("builtins", "complex"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("datetime", "datetime"),
+        ("datetime", "date"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("decimal", "Decimal"),
+        ("uuid", "UUID"),
+        ("uuid", "SafeUUID"),
+        ("pathlib", "PurePath"),
+        ("pathlib", "PurePosixPath"),
+        ("pathlib", "PureWindowsPath"),
+    }
+)
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -108,8 +117,9 @@ def encode(obj: Any, *, allow_dill: bool = True) -> tuple[int, bytes]:
     return CODEC_DILL, dill.dumps(obj, PICKLE_PROTOCOL)
 
 
-def decode(codec: int, payload: bytes | bytearray | memoryview, *,
-           trusted: bool) -> Any:
+def decode(
+    codec: int, payload: bytes | bytearray | memoryview, *, trusted: bool
+) -> Any:
     """Decode a payload; untrusted payloads go through the allow-list."""
     if not trusted:
         if codec != CODEC_PICKLE:
@@ -136,13 +146,16 @@ def write_frame(fd: int, kind: int, codec: int, payload: bytes) -> None:
     if len(payload) < 65536:
         data = memoryview(header + payload)
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
         return
     written = os.writev(fd, [header, payload])
-    rest = memoryview(payload)[written - HEADER_SIZE:] if written >= HEADER_SIZE \
+    rest = (
+        memoryview(payload)[written - HEADER_SIZE :]
+        if written >= HEADER_SIZE
         else memoryview(header[written:] + payload)
+    )
     while rest:
-        rest = rest[os.write(fd, rest):]
+        rest = rest[os.write(fd, rest) :]
 
 
 class BlockingFrameReader:
@@ -220,13 +233,17 @@ class FrameReader:
                     raise EOFError("plugin closed its reply pipe")
                 self._head += chunk
                 frames.extend(self._parse())
-                if frames and not self._head and self._body is None \
-                        and len(chunk) < 65536:
+                if (
+                    frames
+                    and not self._head
+                    and self._body is None
+                    and len(chunk) < 65536
+                ):
                     # Drained on a frame boundary: skip the read that would
                     # only say "nothing more" (the poll will tell).
                     return frames
             else:
-                view = memoryview(self._body)[self._got:]
+                view = memoryview(self._body)[self._got :]
                 try:
                     n = os.readv(self.fd, [view])
                 except BlockingIOError:
@@ -245,7 +262,9 @@ class FrameReader:
         while len(head) >= HEADER_SIZE:
             kind, codec, size = HEADER.unpack_from(head)
             if kind not in KIND_NAMES or codec not in (CODEC_PICKLE, CODEC_DILL):
-                raise WireError(f"garbage on the reply pipe (header {bytes(head[:6])!r})")
+                raise WireError(
+                    f"garbage on the reply pipe (header {bytes(head[:6])!r})"
+                )
             if size > self.max_size:
                 raise WireError(
                     f"message of {size} bytes is over max_message_mb "
@@ -265,8 +284,9 @@ class FrameReader:
         return frames
 
 
-def write_frame_nonblocking(fd: int, kind: int, codec: int, payload: bytes,
-                            deadline: float | None) -> None:
+def write_frame_nonblocking(
+    fd: int, kind: int, codec: int, payload: bytes, deadline: float | None
+) -> None:
     """Write one frame to a non-blocking descriptor, waiting at most until deadline.
 
     Raises TimeoutError when the reader does not take the bytes in time and
@@ -283,7 +303,9 @@ def write_frame_nonblocking(fd: int, kind: int, codec: int, payload: bytes,
         if written == len(frame):
             return
         header, payload = frame[written:], b""
-    chunks = [memoryview(header), memoryview(payload)] if payload else [memoryview(header)]
+    chunks = (
+        [memoryview(header), memoryview(payload)] if payload else [memoryview(header)]
+    )
     poller = None
     while chunks:
         try:
