@@ -304,79 +304,68 @@ def _dispatch(
     by_call: dict,
     on_background: BackgroundHandler,
 ) -> None:
-    trusted = proc.settings.trusted
+    """Decode one reply and complete the call it answers."""
     try:
-        message = wire.decode(codec, payload, trusted=trusted)
+        message = wire.decode(codec, payload, trusted=proc.settings.trusted)
         call_id = message[0]
         if not isinstance(call_id, int) or isinstance(call_id, bool):
             raise ValueError("reply without a call id")
     except wire.UnsafeValue as exc:
-        # The frame was well formed but its content is refused; the channel is
-        # intact, so only the call the reply answers can be failed.  Without a
-        # readable call id we cannot tell which one: break the channel.
-        call_id = _peek_call_id(payload)
-        if call_id is None:
-            _channel_broken(proc, f"undecodable reply: {exc}", by_call, on_background)
-            return
-        _complete(
-            proc,
-            call_id,
-            None,
-            UnsafeValueError(
-                str(exc), ident=proc.ident, hook=_hook_of(proc, call_id, by_call)
-            ),
-            by_call,
-            on_background,
-        )
-        # A plugin that sent a refused value may have sent more than one
-        # reply (a forged frame first): its channel is no longer trusted.
-        _channel_broken(
-            proc, "sent a value outside the allow-list", by_call, on_background
-        )
+        _refuse(proc, payload, exc, by_call, on_background)
         return
     except Exception as exc:  # noqa: BLE001 - any malformed payload
-        _channel_broken(
-            proc,
-            f"malformed reply ({type(exc).__name__}: {exc})",
-            by_call,
-            on_background,
-        )
+        reason = f"malformed reply ({type(exc).__name__}: {exc})"
+        _channel_broken(proc, reason, by_call, on_background)
         return
-    hook = _hook_of(proc, call_id, by_call)
-    if kind == wire.RESULT:
-        if not (
-            isinstance(message, tuple)
-            and len(message) == 4
-            and (message[1] is None or isinstance(message[1], dict))
-            and (message[2] is None or isinstance(message[2], dict))
-            and isinstance(message[3], list)
-            and all(
-                isinstance(e, tuple)
-                and len(e) == 2
-                and isinstance(e[0], str)
-                and isinstance(e[1], dict)
-                for e in message[3]
-            )
-        ):
-            _channel_broken(proc, "reply of the wrong shape", by_call, on_background)
-            return
+    if kind == wire.RESULT and _is_result(message):
         _complete(proc, call_id, message, None, by_call, on_background)
     elif kind == wire.FAILURE:
-        _complete(
-            proc,
-            call_id,
-            None,
-            _failure_error(proc, hook, message),
-            by_call,
-            on_background,
-        )
+        error = _failure_error(proc, _hook_of(proc, call_id, by_call), message)
+        _complete(proc, call_id, None, error, by_call, on_background)
     else:
-        _channel_broken(
-            proc,
-            f"unexpected {wire.KIND_NAMES.get(kind)} message",
-            by_call,
-            on_background,
-        )
+        reason = f"unexpected {wire.KIND_NAMES.get(kind)} message or wrong shape"
+        _channel_broken(proc, reason, by_call, on_background)
+
+
+def _is_result(message: Any) -> bool:
+    """A RESULT is (call id, local or None, global or None, [(event, kwargs)])."""
+    if not (
+        isinstance(message, tuple)
+        and len(message) == 4
+        and (message[1] is None or isinstance(message[1], dict))
+        and (message[2] is None or isinstance(message[2], dict))
+        and isinstance(message[3], list)
+    ):
+        return False
+    return all(
+        isinstance(e, tuple)
+        and len(e) == 2
+        and isinstance(e[0], str)
+        and isinstance(e[1], dict)
+        for e in message[3]
+    )
+
+
+def _refuse(
+    proc: PluginProcess,
+    payload: bytearray,
+    exc: wire.UnsafeValue,
+    by_call: dict,
+    on_background: BackgroundHandler,
+) -> None:
+    """An untrusted reply named a type outside the allow-list.
+
+    The call it answers fails with UnsafeValueError; then the process is
+    ended, because a plugin that sends such a value may have forged other
+    frames too (its genuine reply would arrive unasked).
+    """
+    call_id = _peek_call_id(payload)
+    if call_id is not None:
+        hook = _hook_of(proc, call_id, by_call)
+        error = UnsafeValueError(str(exc), ident=proc.ident, hook=hook)
+        _complete(proc, call_id, None, error, by_call, on_background)
+    reason = f"sent a value outside the allow-list: {exc}"
+    _channel_broken(proc, reason, by_call, on_background)
 
 
 def _peek_call_id(payload: bytearray) -> int | None:

@@ -31,6 +31,7 @@ from .output import OutputPump
 log = logging.getLogger("rigger_sandbox.process")
 
 _POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
+_STOP_PAYLOAD = wire.encode(())[1]
 
 _SIGNAL_CAUSES: dict[int, str] = {
     signal.SIGSEGV: "a segmentation fault, a crash in native code",
@@ -187,19 +188,23 @@ class PluginProcess:
         self._kill_all(tree)
         return self._reap(timeout=5.0)
 
-    def stop(self, grace: float) -> int | None:
-        """Ask the process to stop, then escalate: SIGTERM, SIGKILL."""
+    def stop(self, grace: float, ask: bool = True) -> int | None:
+        """End the process in escalating steps: ask (STOP), SIGTERM, SIGKILL.
+
+        ``ask=False`` when the STOP request was already sent.
+        """
         if self.process is None:
             return None
-        try:
-            self.send(
-                wire.STOP,
-                wire.CODEC_PICKLE,
-                b"\x80\x05).",
-                time.monotonic() + min(grace, 0.5),
-            )
-        except (OSError, TimeoutError):
-            pass
+        if ask:
+            try:
+                self.send(
+                    wire.STOP,
+                    wire.CODEC_PICKLE,
+                    _STOP_PAYLOAD,
+                    time.monotonic() + min(grace, 0.5),
+                )
+            except (OSError, TimeoutError):
+                pass
         self.process.join(grace)
         if self.process.exitcode is None:
             self.process.terminate()

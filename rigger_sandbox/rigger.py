@@ -13,23 +13,17 @@ Data flow of one ``fire_hook`` (all in the calling thread, under the event lock)
       ├─ post-callbacks     run here; skipped when a failure is raised
       └─ nested events      fired by hooks, run in request order, then return
 
-Background hooks are sent without waiting.  Their replies are read by whoever
-reads that plugin's pipe next: an event in progress, or the background
-collector thread, which takes the event lock before it merges anything, so a
-background update never lands half-way through an event's merge.
+Process supervision (start, restart policy, stop) lives in ``supervisor``;
+replies of background hooks are merged between events by ``background``.
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
-import importlib
 import logging
-import multiprocessing
 import multiprocessing.util  # noqa: F401 - see _shutdown_all
 import os
-import select
-import sys
 import threading
 import time
 import traceback
@@ -37,27 +31,28 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import dill
-
 from . import calls, wire
-from ._child import Boot
+from .background import BackgroundCollector
 from .calls import Call
-from .config import InstanceSettings, Settings, build_settings, read_config
+from .config import Settings, build_settings, read_config
 from .errors import (
-    ConfigError,
     HookError,
     NestedEventError,
     PluginCrashed,
     RiggerError,
     RiggerStateError,
 )
-from .namespaces import BadReturnValue, CallSpec, MissingArguments, split_result
-from .output import OutputPump
-from .process import PluginProcess, describe_exit
-from .stats import InstanceStats
+from .namespaces import (
+    BadReturnValue,
+    CallSpec,
+    MissingArguments,
+    recursive_update,
+    split_result,
+)
+from .process import PluginProcess
+from .supervisor import Supervisor
 
 log = logging.getLogger("rigger_sandbox")
-_plugin_log = logging.getLogger("rigger_sandbox.plugin")
 
 _live: weakref.WeakSet[Rigger] = weakref.WeakSet()
 
@@ -96,14 +91,14 @@ class Rigger:
         self.pre_callbacks: dict[str, dict[str, _Callback]] = {}
         self.post_callbacks: dict[str, dict[str, _Callback]] = {}
         self._settings: Settings | None = None
+        self._supervisor: Supervisor | None = None
         self._procs: dict[str, PluginProcess] = {}
-        self._stats: dict[str, InstanceStats] = {}
         self._configure: dict[str, tuple[int, bytes]] = {}
         self._state = "new"
+        # One event at a time: fire_hook from many threads is serialised here,
+        # and the background collector takes it before merging.
         self._lock = threading.RLock()
-        self._pump: OutputPump | None = None
-        self._bg_wake: tuple[int, int] | None = None
-        self._bg_thread: threading.Thread | None = None
+        self._collector: BackgroundCollector | None = None
         self._anon = 0
 
     # -- registration -----------------------------------------------------
@@ -198,7 +193,8 @@ class Rigger:
                 )
             self._configure[name] = encoded
             proc.boot.configure = encoded
-            if not self._ensure_running([proc]):
+            assert self._supervisor is not None
+            if not self._supervisor.ensure_running([proc]):
                 raise PluginCrashed(
                     "the plugin is disabled", ident=name, hook="configure"
                 )
@@ -215,7 +211,10 @@ class Rigger:
     # -- lifecycle --------------------------------------------------------
 
     def start(self) -> Rigger:
-        """Validate the configuration and start one process per enabled instance."""
+        """Validate the configuration and start one process per enabled instance.
+
+        Returns when every plugin process has run ``plugin_initialize``.
+        """
         with self._lock:
             if self._state == "running":
                 return self
@@ -223,24 +222,16 @@ class Rigger:
                 raise RiggerStateError("this Rigger was shut down; create a new one")
             raw, source = read_config(self.config_file, self._config_arg)
             settings = build_settings(raw, source, self.plugins)
-            self._settings = settings
-            self.config = raw
-            context = self._context(settings.start_method)
-            self._pump = OutputPump()
-            max_message = int(settings.max_message_mb * 1024 * 1024)
-            for inst in settings.instances:
-                if not inst.enabled:
-                    continue
-                boot = self._boot(inst, settings, max_message)
-                self._procs[inst.ident] = PluginProcess(inst, boot, context, self._pump)
-                self._stats[inst.ident] = InstanceStats()
+            supervisor = Supervisor(
+                settings, self.plugins, self._configure, self._failure
+            )
+            self._settings, self.config = settings, raw
             try:
-                self._launch_all(list(self._procs.values()), settings, initial=True)
+                supervisor.start()
             except BaseException:
-                self._stop_processes(grace=1.0)
-                self._pump.close(1.0)
                 self._state = "stopped"
                 raise
+            self._supervisor, self._procs = supervisor, supervisor.procs
             self._state = "running"
             _live.add(self)
             log.debug(
@@ -263,25 +254,15 @@ class Rigger:
                 return
             procs = [p for p in self._procs.values() if p.background]
             if procs:
-                until = None if timeout is None else time.monotonic() + timeout
-                calls.wait(
-                    [],
-                    self._on_background,
-                    until=until or float("inf"),
-                    background=procs,
-                )
+                until = float("inf") if timeout is None else time.monotonic() + timeout
+                calls.wait([], self._on_background, until=until, background=procs)
             self._state = "stopped"
-            self._stop_processes(grace=2.0)
-            if self._bg_wake is not None:
-                os.write(self._bg_wake[1], b"x")
-        if self._bg_thread is not None:
-            self._bg_thread.join(5.0)
-        if self._bg_wake is not None:
-            for fd in self._bg_wake:
-                os.close(fd)
-            self._bg_wake = None
-        if self._pump is not None:
-            self._pump.close(2.0)
+        # Outside the lock: the collector takes it to finish its last round.
+        if self._collector is not None:
+            self._collector.close()
+        with self._lock:
+            assert self._supervisor is not None
+            self._supervisor.stop(grace=2.0)
         _live.discard(self)
         log.debug("rigger shut down")
 
@@ -290,202 +271,6 @@ class Rigger:
 
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
-
-    def _context(self, method: str) -> multiprocessing.context.BaseContext:
-        context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            # Children fork from a server that already imported the sandbox.
-            # '__main__' stays in the list (multiprocessing's default) so the
-            # main module is imported once, in the server, not in every child.
-            context.set_forkserver_preload(["__main__", "rigger_sandbox._child"])
-        return context
-
-    def _boot(
-        self, inst: InstanceSettings, settings: Settings, max_message: int
-    ) -> Boot:
-        ref = inst.plugin
-        if ref.kind == "registered":
-            source = _class_source(self.plugins[ref.name])
-        else:
-            source = (ref.kind, ref.name, ref.attr)
-        return Boot(
-            ident=inst.ident,
-            data=inst.data,
-            source=source,
-            trusted=inst.trusted,
-            max_message=max_message,
-            max_nested_events=settings.max_nested_events,
-            log_level=_plugin_log.getEffectiveLevel(),
-            memory_limit_mb=inst.memory_limit_mb,
-            cpu_limit_s=inst.cpu_limit_s,
-            max_open_files=inst.max_open_files,
-            cwd=inst.cwd,
-            env=inst.env,
-            configure=self._configure.get(inst.ident),
-        )
-
-    def _launch_all(
-        self, procs: list[PluginProcess], settings: Settings, initial: bool
-    ) -> list[tuple[PluginProcess, RiggerError]]:
-        """Start processes concurrently and wait for each READY.
-
-        At the first start a failure raises; on a restart it is returned.
-        """
-        failures: list[tuple[PluginProcess, RiggerError]] = []
-        for proc in procs:
-            proc.launch()
-        deadline = time.monotonic() + settings.startup_timeout_s
-        # Each process reports READY (or FATAL) on its reply pipe; its pidfd
-        # tells of a death before that even if its children hold the pipe.
-        waiting: dict[int, PluginProcess] = {}
-        poller = select.poll()
-        for proc in procs:
-            if proc.reader is not None:
-                for fd in (proc.reader.fd, proc.pidfd):
-                    waiting[fd] = proc
-                    poller.register(fd, select.POLLIN)
-        while waiting:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                for proc in {id(p): p for p in waiting.values()}.values():
-                    text = (
-                        "did not finish plugin_initialize within "
-                        f"startup_timeout_s ({settings.startup_timeout_s} s)"
-                    )
-                    failures.append((proc, self._startup_failure(proc, text)))
-                break
-            for fd, _ in poller.poll(int(left * 1000) + 1):
-                owner = waiting.get(fd)
-                if owner is None:
-                    continue
-                done, error = self._read_ready(owner, exited=fd == owner.pidfd)
-                if not done:
-                    continue
-                for owned in [f for f, p in waiting.items() if p is owner]:
-                    poller.unregister(owned)
-                    del waiting[owned]
-                if error is not None:
-                    failures.append((owner, error))
-        if initial and failures:
-            raise failures[0][1]
-        return failures
-
-    def _read_ready(
-        self, proc: PluginProcess, exited: bool
-    ) -> tuple[bool, RiggerError | None]:
-        """Handle what a starting process sent: (finished starting, error)."""
-        assert proc.reader is not None
-        try:
-            frames = proc.reader.feed()
-        except (EOFError, wire.WireError) as exc:
-            status = proc.exit_status(2.0)
-            return True, self._startup_failure(proc, f"{exc}; {describe_exit(status)}")
-        if not frames:
-            if not exited:
-                return False, None
-            status = proc.exit_status(2.0)
-            text = f"the process ended before READY: {describe_exit(status)}"
-            return True, self._startup_failure(proc, text)
-        kind, codec, payload = frames[0]
-        try:
-            message = wire.decode(codec, payload, trusted=proc.settings.trusted)
-        except Exception as exc:  # noqa: BLE001 - anything undecodable
-            return True, self._startup_failure(
-                proc, f"undecodable start message: {exc}"
-            )
-        if kind == wire.READY:
-            try:
-                proc.set_ready(message[1])
-            except Exception as exc:  # noqa: BLE001 - a malformed hook table
-                return True, self._startup_failure(proc, f"malformed hook table: {exc}")
-            return True, None
-        if kind == wire.FATAL:
-            stage, text, tb = message
-            proc.kill()
-            if stage == "load":
-                source = self._settings.source if self._settings else None
-                return True, ConfigError(
-                    f"plugin class could not be loaded in its process: {text}\n{tb}",
-                    source=source,
-                    key=f"plugins.{proc.ident}.plugin",
-                )
-            return True, PluginCrashed(
-                f"plugin_initialize failed: {text}",
-                ident=proc.ident,
-                hook="plugin_initialize",
-                remote_traceback=tb,
-            )
-        return True, self._startup_failure(proc, "unexpected message before READY")
-
-    def _startup_failure(self, proc: PluginProcess, text: str) -> HookError:
-        status = proc.kill()
-        if status == 1 and self._settings and self._settings.start_method != "fork":
-            text += (
-                " (under spawn and forkserver each plugin process imports the "
-                "main module: guard the script's code with "
-                "'if __name__ == \"__main__\":'; the plugin's stderr, in the "
-                "log, has the details)"
-            )
-        return PluginCrashed(
-            f"plugin process failed to start: {text}",
-            ident=proc.ident,
-            hook="plugin_initialize",
-            exitcode=status if status and status > 0 else None,
-            signal=-status if status and status < 0 else None,
-        )
-
-    def _stop_processes(self, grace: float) -> None:
-        procs = [p for p in self._procs.values() if p.process is not None]
-        for proc in procs:
-            try:
-                proc.send(
-                    wire.STOP, wire.CODEC_PICKLE, _STOP_PAYLOAD, time.monotonic() + 0.2
-                )
-            except (OSError, TimeoutError):
-                pass
-        for proc in procs:
-            proc.stop(grace)
-            if proc.state != "disabled":
-                proc.state = "stopped"
-
-    def _ensure_running(self, procs: list[PluginProcess]) -> bool:
-        """Restart crashed processes among ``procs`` (lazily, before their hook)."""
-        dead = [p for p in procs if p.state == "restarting"]
-        if not dead:
-            return all(p.state == "running" for p in procs)
-        assert self._settings is not None
-        for proc in dead:
-            log.warning(
-                "plugin %r: restarting its process (last pid %s)", proc.ident, proc.pid
-            )
-            self._stats[proc.ident].restarts += 1
-        for proc, error in self._launch_all(dead, self._settings, initial=False):
-            self._stats[proc.ident].record(0.0, getattr(error, "kind", "crash"))
-            self._note_crash(proc)
-            self._failure(error)
-        return all(p.state == "running" for p in procs)
-
-    def _note_crash(self, proc: PluginProcess) -> None:
-        """Count a crash against the restart policy; disable past the limit."""
-        now = time.monotonic()
-        window = proc.settings.restart_window_s
-        proc.crash_times.append(now)
-        while proc.crash_times and proc.crash_times[0] < now - window:
-            proc.crash_times.popleft()
-        if len(proc.crash_times) > proc.settings.max_restarts:
-            proc.state = "disabled"
-            if proc.process is not None:
-                proc.kill()
-            log.error(
-                "plugin %r disabled for the rest of the run: %d crashes "
-                "within %s s (max_restarts=%d)",
-                proc.ident,
-                len(proc.crash_times),
-                window,
-                proc.settings.max_restarts,
-            )
-        elif proc.state == "running":
-            proc.state = "restarting"
 
     # -- events -----------------------------------------------------------
 
@@ -566,7 +351,8 @@ class Rigger:
         ]
         if not targets:
             return []
-        if not self._ensure_running(targets):
+        assert self._supervisor is not None
+        if not self._supervisor.ensure_running(targets):
             targets = [p for p in targets if p.state == "running" and name in p.hooks]
         assert self._settings is not None
         threaded = self._settings.threaded
@@ -581,7 +367,7 @@ class Rigger:
                 selected = info.spec.select(local, self.global_data)
             except MissingArguments as exc:
                 errors.append(HookError(str(exc), ident=proc.ident, hook=name))
-                self._stats[proc.ident].record(0.0, "exception")
+                self._record(proc, 0.0, "exception")
                 continue
             call = Call(proc, name, wire.CALL, 0, b"", info.timeout)
             call.codec, call.payload = _encode_request(call, selected)
@@ -615,19 +401,19 @@ class Rigger:
         return nested
 
     def _account(self, call: Call) -> None:
-        error = call.error
-        self._stats[call.proc.ident].record(call.elapsed, error.kind if error else None)
-        if error is not None and error.kind in (
-            "crash",
-            "timeout",
-            "limit",
-            "protocol",
-        ):
-            self._note_crash(call.proc)
+        """Count a finished call; a crash counts against the restart policy."""
+        self._record(call.proc, call.elapsed, call.error)
+
+    def _record(
+        self, proc: PluginProcess, seconds: float, error: HookError | str | None
+    ) -> None:
+        assert self._supervisor is not None
+        kind = error if isinstance(error, str) or error is None else error.kind
+        self._supervisor.stats[proc.ident].record(seconds, kind)
+        if kind in ("crash", "timeout", "limit", "protocol"):
+            self._supervisor.note_crash(proc)
 
     def _merge(self, local: dict, updates: list) -> None:
-        from .namespaces import recursive_update
-
         for local_updates, global_updates in updates:
             if local_updates:
                 recursive_update(local, local_updates)
@@ -662,7 +448,12 @@ class Rigger:
             self._failure(call.error)  # type: ignore[arg-type]
             return
         proc.background[call.call_id] = (call.hook, call.deadline, call.started)
-        self._wake_collector()
+        if self._collector is None:
+            self._collector = BackgroundCollector(
+                self._lock, lambda: list(self._procs.values()), self._on_background
+            )
+        else:
+            self._collector.wake()
 
     def _on_background(
         self,
@@ -671,85 +462,34 @@ class Rigger:
         message: tuple | None,
         error: HookError | None,
     ) -> None:
+        """A background call finished: merge its global updates, or report it."""
         entry = proc.background.pop(call_id, None)
         if entry is None:
             return
-        hook, _, started = entry
-        stats = self._stats[proc.ident]
-        stats.record(time.monotonic() - started, error.kind if error else None)
+        _, _, started = entry
+        self._record(proc, time.monotonic() - started, error)
         if error is not None:
-            if error.kind in ("crash", "timeout", "limit", "protocol"):
-                self._note_crash(proc)
             if self._settings and self._settings.squash_exceptions:
                 self.handle_failure(error)
             else:
+                # Nobody waits for a background hook: there is no caller to
+                # raise to, so the failure is logged.
                 log.error("background hook failed: %s", error)
             return
         assert message is not None
-        _, _, global_updates, _ = message
-        if global_updates:
-            from .namespaces import recursive_update
-
-            recursive_update(self.global_data, global_updates)
-
-    def _wake_collector(self) -> None:
-        if self._bg_thread is None:
-            self._bg_wake = os.pipe()
-            os.set_blocking(self._bg_wake[0], False)
-            self._bg_thread = threading.Thread(
-                target=self._collect_background, name="rigger-background", daemon=True
-            )
-            self._bg_thread.start()
-        else:
-            assert self._bg_wake is not None
-            os.write(self._bg_wake[1], b"x")
-
-    def _collect_background(self) -> None:
-        """Merge background replies as they arrive, between events."""
-        assert self._bg_wake is not None
-        wake_r = self._bg_wake[0]
-        while True:
-            with self._lock:
-                if self._state != "running":
-                    return
-                procs = [p for p in self._procs.values() if p.background and p.reader]
-                fds = [fd for p in procs for fd in (p.reader.fd, p.pidfd)]  # type: ignore[union-attr]
-                deadlines = [
-                    d
-                    for p in procs
-                    for _, d, _ in p.background.values()
-                    if d is not None
-                ]
-            poller = select.poll()
-            poller.register(wake_r, select.POLLIN)
-            for fd in fds:
-                poller.register(fd, select.POLLIN | select.POLLHUP)
-            timeout = None
-            if deadlines:
-                timeout = max(0, int((min(deadlines) - time.monotonic()) * 1000)) + 1
-            try:
-                ready = poller.poll(timeout)
-            except (InterruptedError, ValueError):
-                ready = []
-            if any(fd == wake_r for fd, _ in ready):
-                try:
-                    os.read(wake_r, 4096)
-                except (BlockingIOError, OSError):
-                    pass
-            with self._lock:
-                if self._state != "running":
-                    return
-                procs = [p for p in self._procs.values() if p.background and p.reader]
-                if procs:
-                    calls.collect_background(procs, self._on_background)
+        if message[2]:
+            recursive_update(self.global_data, message[2])
 
     # -- observability and overridable hooks ------------------------------
 
     def stats(self) -> dict[str, dict]:
         """Per enabled instance: state, pid, calls, failures, restarts, times."""
         with self._lock:
+            if self._supervisor is None:
+                return {}
+            stats = self._supervisor.stats
             return {
-                ident: self._stats[ident].snapshot(
+                ident: stats[ident].snapshot(
                     proc.state, proc.pid if proc.process is not None else None
                 )
                 for ident, proc in self._procs.items()
@@ -770,9 +510,6 @@ class Rigger:
     def log_message(self, message: object) -> None:
         """Log a message; override it to send messages elsewhere."""
         log.info("%s", message)
-
-
-_STOP_PAYLOAD = wire.encode(())[1]
 
 
 class _NestedQueue:
@@ -836,21 +573,6 @@ def _callback_error(hook: str, callback: _Callback, exc: Exception) -> HookError
     )
     error.__cause__ = exc
     return error
-
-
-def _class_source(cls: type) -> tuple:
-    """Ship a class by reference when its process can import it, else by value."""
-    module, qualname = cls.__module__, cls.__qualname__
-    if module != "__main__" and "<locals>" not in qualname:
-        try:
-            found: Any = sys.modules.get(module) or importlib.import_module(module)
-            for part in qualname.split("."):
-                found = getattr(found, part)
-            if found is cls:
-                return ("ref", module, qualname)
-        except Exception:  # noqa: BLE001 - fall back to shipping it by value
-            pass
-    return ("value", dill.dumps(cls, recurse=True))
 
 
 # Registered after multiprocessing's own exit handler (imported above), so it
