@@ -398,13 +398,14 @@ def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
         return ProtocolError(
             "failure report of the wrong shape", ident=proc.ident, hook=hook
         )
+    # Every field comes from the plugin: keep only values of the expected type.
     _, kind, text, tb, exitcode = message
     text = str(text)
     tb = tb if isinstance(tb, str) else None
     if kind == "exit":
         status = proc.exit_status(2.0)
         kill(proc)
-        code = status if status is not None else exitcode
+        code = status if status is not None else _int_or_none(exitcode)
         return PluginCrashed(
             f"the hook called sys.exit: {describe_exit(code)}",
             ident=proc.ident,
@@ -412,9 +413,9 @@ def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
             exitcode=code,
             remote_traceback=tb,
         )
-    if isinstance(kind, str) and kind.startswith("limit:"):
+    limit = kind[6:] if isinstance(kind, str) and kind.startswith("limit:") else ""
+    if limit in _LIMITS:
         kill(proc)
-        limit = kind.split(":", 1)[1]
         return ResourceLimitExceeded(
             f"{limit} exceeded: {text}",
             ident=proc.ident,
@@ -423,6 +424,13 @@ def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
             remote_traceback=tb,
         )
     return HookError(text, ident=proc.ident, hook=hook, remote_traceback=tb)
+
+
+_LIMITS = ("memory_limit_mb", "cpu_limit_s", "max_open_files")
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _complete(
