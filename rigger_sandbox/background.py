@@ -60,7 +60,7 @@ class BackgroundCollector:
         while not self._closing:
             with self._lock:
                 procs = self._outstanding()
-                fds = [fd for p in procs for fd in (p.reader.fd, p.pidfd)]  # type: ignore[union-attr]
+                fds = [fd for p in procs for fd in p.fds()]
                 deadlines = [
                     d
                     for p in procs

@@ -1,35 +1,22 @@
-"""Hook calls in flight: sending, waiting with deadlines, turning replies into results.
+"""Hook calls in flight: sending, and waiting for replies within deadlines.
 
 The orchestration layer hands this module a list of :class:`Call` records; it
-writes each request, then waits for every reply with one ``poll`` across all
-the plugin processes involved, bounded by the earliest deadline.  A reply is
-decoded (allow-list decoder unless the instance is trusted) and checked for
-shape; anything else that can happen to a process in flight (death, garbage,
-silence past the timeout) becomes a :class:`~rigger_sandbox.HookError` on the
-call, and the process is killed so it restarts clean.
+writes each request, then waits for every reply with one ``poll`` across the
+reply pipes and pidfds of the plugin processes involved, bounded by the
+earliest deadline.  Replies are turned into results or errors by ``replies``;
+a call past its timeout kills its process (which restarts before its next
+hook) and fails with :class:`~rigger_sandbox.HookTimeout`.
 """
 
 from __future__ import annotations
 
-import logging
-import pickletools
 import select
 import time
-from collections.abc import Callable
-from typing import Any
 
-from . import wire
-from .errors import (
-    HookError,
-    HookTimeout,
-    PluginCrashed,
-    ProtocolError,
-    ResourceLimitExceeded,
-    UnsafeValueError,
-)
+from . import replies
+from .errors import HookError, HookTimeout, PluginCrashed
 from .process import PluginProcess, describe_exit
-
-log = logging.getLogger("rigger_sandbox.calls")
+from .replies import BackgroundHandler
 
 _POLL_IN = select.POLLIN | select.POLLHUP | select.POLLERR
 
@@ -97,9 +84,6 @@ def send(call: Call) -> bool:
     return True
 
 
-BackgroundHandler = Callable[[PluginProcess, int, Any, HookError | None], None]
-
-
 def wait(
     calls: list[Call],
     on_background: BackgroundHandler,
@@ -157,9 +141,9 @@ def wait(
                 continue  # ended while handling an earlier event of this batch
             proc = owner
             if fd == proc.pidfd:
-                _process_exited(proc, by_call, on_background)
+                replies.process_exited(proc, by_call, on_background)
             else:
-                _read(proc, by_call, on_background)
+                replies.read(proc, by_call, on_background)
         if any(proc.poller is None for proc in live):
             # Some process ended: forget its descriptors (numbers may be reused).
             ended = [proc for proc in live if proc.poller is None]
@@ -196,27 +180,13 @@ def _wait_one(call: Call, on_background: BackgroundHandler) -> None:
             if proc.reader is None:
                 break
             if fd == pidfd:
-                _process_exited(proc, by_call, on_background)
+                replies.process_exited(proc, by_call, on_background)
             else:
-                _read(proc, by_call, on_background)
+                replies.read(proc, by_call, on_background)
         if proc.background:
             # A background reply interleaved: finish in the general loop.
             wait([call], on_background, background=[proc])
             return
-
-
-def _process_exited(
-    proc: PluginProcess, by_call: dict, on_background: BackgroundHandler
-) -> None:
-    """The process is gone: take the replies it sent, fail the calls it did not."""
-    _read(proc, by_call, on_background)
-    if proc.reader is not None and (
-        proc.background
-        or any(pid == id(proc) and not c.done for (pid, _), c in by_call.items())
-    ):
-        _channel_broken(proc, "exit", by_call, on_background)
-    elif proc.reader is not None:
-        kill(proc)
 
 
 def collect_background(
@@ -229,9 +199,9 @@ def collect_background(
             continue
         fds = {fd for fd, _ in proc.poller.poll(0)}
         if proc.pidfd in fds:
-            _process_exited(proc, {}, on_background)
+            replies.process_exited(proc, {}, on_background)
         elif fds:
-            _read(proc, {}, on_background)
+            replies.read(proc, {}, on_background)
     _expire([], [p for p in procs if p.background], None, now, on_background)
 
 
@@ -270,257 +240,9 @@ def _expire(
                     hook=hook,
                     timeout=timeout,
                 )
-                kill(proc)
+                proc.kill_for_restart()
                 _fail_others(proc, pending, on_background, error)
                 break
-
-
-def _read(proc: PluginProcess, by_call: dict, on_background: BackgroundHandler) -> None:
-    reader = proc.reader
-    assert reader is not None
-    try:
-        frames = reader.feed()
-    except EOFError:
-        frames, broken = [], "eof"
-    except wire.WireError as exc:
-        frames, broken = [], str(exc)
-    else:
-        broken = ""
-    for kind, codec, payload in frames:
-        _dispatch(proc, kind, codec, payload, by_call, on_background)
-        if proc.reader is not reader:
-            return  # the dispatch ended the process
-    if not broken and reader._eof:
-        broken = "eof"
-    if broken:
-        _channel_broken(proc, broken, by_call, on_background)
-
-
-def _dispatch(
-    proc: PluginProcess,
-    kind: int,
-    codec: int,
-    payload: bytearray,
-    by_call: dict,
-    on_background: BackgroundHandler,
-) -> None:
-    """Decode one reply and complete the call it answers."""
-    try:
-        message = wire.decode(codec, payload, trusted=proc.settings.trusted)
-        call_id = message[0]
-        if not isinstance(call_id, int) or isinstance(call_id, bool):
-            raise ValueError("reply without a call id")
-    except wire.UnsafeValue as exc:
-        _refuse(proc, payload, exc, by_call, on_background)
-        return
-    except Exception as exc:  # noqa: BLE001 - any malformed payload
-        reason = f"malformed reply ({type(exc).__name__}: {exc})"
-        _channel_broken(proc, reason, by_call, on_background)
-        return
-    if kind == wire.RESULT and _is_result(message):
-        _complete(proc, call_id, message, None, by_call, on_background)
-    elif kind == wire.FAILURE:
-        error = _failure_error(proc, _hook_of(proc, call_id, by_call), message)
-        _complete(proc, call_id, None, error, by_call, on_background)
-    else:
-        reason = f"unexpected {wire.KIND_NAMES.get(kind)} message or wrong shape"
-        _channel_broken(proc, reason, by_call, on_background)
-
-
-def _is_result(message: Any) -> bool:
-    """A RESULT is (call id, local or None, global or None, [(event, kwargs)])."""
-    if not (
-        isinstance(message, tuple)
-        and len(message) == 4
-        and (message[1] is None or isinstance(message[1], dict))
-        and (message[2] is None or isinstance(message[2], dict))
-        and isinstance(message[3], list)
-    ):
-        return False
-    return all(
-        isinstance(e, tuple)
-        and len(e) == 2
-        and isinstance(e[0], str)
-        and isinstance(e[1], dict)
-        for e in message[3]
-    )
-
-
-def _refuse(
-    proc: PluginProcess,
-    payload: bytearray,
-    exc: wire.UnsafeValue,
-    by_call: dict,
-    on_background: BackgroundHandler,
-) -> None:
-    """An untrusted reply named a type outside the allow-list.
-
-    The call it answers fails with UnsafeValueError; then the process is
-    ended, because a plugin that sends such a value may have forged other
-    frames too (its genuine reply would arrive unasked).
-    """
-    call_id = _peek_call_id(payload)
-    if call_id is not None:
-        hook = _hook_of(proc, call_id, by_call)
-        error = UnsafeValueError(str(exc), ident=proc.ident, hook=hook)
-        _complete(proc, call_id, None, error, by_call, on_background)
-    reason = f"sent a value outside the allow-list: {exc}"
-    _channel_broken(proc, reason, by_call, on_background)
-
-
-def _peek_call_id(payload: bytearray) -> int | None:
-    """Read the call id of a refused reply without building anything else.
-
-    A reply is a tuple whose first item is the call id, so it is the first
-    integer opcode after the protocol, frame and mark opcodes.
-    """
-    try:
-        for opcode, arg, _ in pickletools.genops(bytes(payload)):
-            if opcode.name in ("BININT", "BININT1", "BININT2", "LONG1"):
-                return int(arg)  # type: ignore[arg-type]
-            if opcode.name not in ("PROTO", "FRAME", "MARK"):
-                return None
-    except Exception:  # noqa: BLE001 - garbage is simply not a call id
-        return None
-    return None
-
-
-def _hook_of(proc: PluginProcess, call_id: int, by_call: dict) -> str:
-    call = by_call.get((id(proc), call_id))
-    if call is not None:
-        return call.hook
-    entry = proc.background.get(call_id)
-    return entry[0] if entry else "?"
-
-
-def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
-    if not (isinstance(message, tuple) and len(message) == 5):
-        return ProtocolError(
-            "failure report of the wrong shape", ident=proc.ident, hook=hook
-        )
-    # Every field comes from the plugin: keep only values of the expected type.
-    _, kind, text, tb, exitcode = message
-    text = str(text)
-    tb = tb if isinstance(tb, str) else None
-    if kind == "exit":
-        status = proc.exit_status(2.0)
-        kill(proc)
-        code = status if status is not None else _int_or_none(exitcode)
-        return PluginCrashed(
-            f"the hook called sys.exit: {describe_exit(code)}",
-            ident=proc.ident,
-            hook=hook,
-            exitcode=code,
-            remote_traceback=tb,
-        )
-    limit = kind[6:] if isinstance(kind, str) and kind.startswith("limit:") else ""
-    if limit in _LIMITS:
-        kill(proc)
-        return ResourceLimitExceeded(
-            f"{limit} exceeded: {text}",
-            ident=proc.ident,
-            hook=hook,
-            limit=limit,
-            remote_traceback=tb,
-        )
-    return HookError(text, ident=proc.ident, hook=hook, remote_traceback=tb)
-
-
-_LIMITS = ("memory_limit_mb", "cpu_limit_s", "max_open_files")
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _complete(
-    proc: PluginProcess,
-    call_id: int,
-    message: tuple | None,
-    error: HookError | None,
-    by_call: dict,
-    on_background: BackgroundHandler,
-) -> None:
-    call = by_call.get((id(proc), call_id))
-    if call is not None and not call.done:
-        call.done = True
-        call.elapsed = time.monotonic() - call.started
-        call.error = error
-        if message is not None:
-            _, call.local, call.global_, call.nested = message
-        return
-    if call_id in proc.background:
-        on_background(proc, call_id, message, error)
-        return
-    # Replies answer requests one for one; an unsolicited frame means the
-    # channel is corrupted or forged.
-    _channel_broken(
-        proc,
-        f"reply to call {call_id!r}, which was not made or was already answered",
-        by_call,
-        on_background,
-    )
-
-
-def _channel_broken(
-    proc: PluginProcess, reason: str, by_call: dict, on_background: BackgroundHandler
-) -> None:
-    """The reply pipe closed or carried garbage: end the process, fail its calls."""
-    error_cls: type[HookError]
-    if reason == "exit":
-        status = proc.exit_status(2.0)
-        kill(proc)
-        error_cls, text = PluginCrashed, describe_exit(status)
-    elif reason == "eof":
-        status = proc.exit_status(1.0)
-        if status is None:
-            kill(proc)
-            error_cls, text, status = (
-                ProtocolError,
-                "the plugin closed its reply pipe",
-                None,
-            )
-        else:
-            kill(proc)
-            error_cls, text = PluginCrashed, describe_exit(status)
-    else:
-        status = kill(proc)
-        error_cls, text = ProtocolError, reason
-    pending = [c for (pid, _), c in by_call.items() if pid == id(proc) and not c.done]
-    for call in pending:
-        call.error = _crash_error(proc, error_cls, text, call.hook, status)
-        call.done = True
-        call.elapsed = time.monotonic() - call.started
-    _fail_background(proc, on_background, error_cls, text, status)
-
-
-def _crash_error(
-    proc: PluginProcess, error_cls: type, text: str, hook: str, status: int | None
-) -> HookError:
-    if error_cls is PluginCrashed:
-        signum = -status if status is not None and status < 0 else None
-        code = status if status is not None and status >= 0 else None
-        if signum == 24 and proc.settings.cpu_limit_s:  # SIGXCPU
-            return ResourceLimitExceeded(
-                text, ident=proc.ident, hook=hook, limit="cpu_limit_s", signal=signum
-            )
-        return PluginCrashed(
-            text, ident=proc.ident, hook=hook, exitcode=code, signal=signum
-        )
-    return error_cls(text, ident=proc.ident, hook=hook)
-
-
-def _fail_background(
-    proc: PluginProcess,
-    on_background: BackgroundHandler,
-    error_cls: type,
-    text: str,
-    status: int | None,
-) -> None:
-    for call_id, (hook, _, _) in list(proc.background.items()):
-        on_background(
-            proc, call_id, None, _crash_error(proc, error_cls, text, hook, status)
-        )
 
 
 def _fail_others(
@@ -553,7 +275,7 @@ def _fail_others(
 
 
 def _fail_timeout(call: Call) -> None:
-    kill(call.proc)
+    call.proc.kill_for_restart()
     call.done = True
     call.elapsed = time.monotonic() - call.started
     call.error = HookTimeout(
@@ -565,22 +287,12 @@ def _fail_timeout(call: Call) -> None:
 
 
 def _fail_dead(call: Call) -> None:
-    status = kill(call.proc)
+    status = call.proc.kill_for_restart()
     call.done = True
-    call.error = _crash_error(
+    call.error = replies.crash_error(
         call.proc,
         PluginCrashed,
         f"the process was gone when the call was sent: {describe_exit(status)}",
         call.hook,
         status,
     )
-
-
-def kill(proc: PluginProcess) -> int | None:
-    """Kill a plugin process in flight; it restarts before its next hook."""
-    if proc.process is None:
-        return None
-    status = proc.kill()
-    if proc.state != "disabled":
-        proc.state = "restarting"
-    return status

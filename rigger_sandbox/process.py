@@ -159,6 +159,12 @@ class PluginProcess:
 
     # -- talking ----------------------------------------------------------
 
+    def fds(self) -> tuple[int, ...]:
+        """The descriptors to poll for this process: replies and its pidfd."""
+        if self.reader is None:
+            return ()
+        return (self.reader.fd, self.pidfd)
+
     def new_call_id(self) -> int:
         self.next_call += 1
         return self.next_call
@@ -187,6 +193,15 @@ class PluginProcess:
             pass
         self._kill_all(tree)
         return self._reap(timeout=5.0)
+
+    def kill_for_restart(self) -> int | None:
+        """Kill a process in flight; it is started again before its next hook."""
+        if self.process is None:
+            return None
+        status = self.kill()
+        if self.state != "disabled":
+            self.state = "restarting"
+        return status
 
     def stop(self, grace: float, ask: bool = True) -> int | None:
         """End the process in escalating steps: ask (STOP), SIGTERM, SIGKILL.
