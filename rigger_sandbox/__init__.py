@@ -1,6 +1,7 @@
 """rigger_sandbox: Rigger-style event hooks, each plugin instance in its own process."""
 
 from .errors import (
+    ArgumentError,
     ConfigError,
     HookError,
     HookTimeout,
@@ -14,7 +15,7 @@ from .errors import (
 )
 from .namespaces import recursive_update
 from .plugin import RiggerBasePlugin
-from .rigger import ArgumentError, Rigger
+from .rigger import Rigger
 
 __all__ = [
     "ArgumentError",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import select
 import time
 
-from . import replies
-from .errors import HookError, HookTimeout, PluginCrashed
+from . import replies, wire
+from .errors import ArgumentError, HookError, HookTimeout, PluginCrashed
 from .process import PluginProcess, describe_exit
 from .replies import BackgroundHandler
 
@@ -296,3 +296,20 @@ def _fail_dead(call: Call) -> None:
         call.hook,
         status,
     )
+
+
+def encode_request(call: Call, selected: dict) -> tuple[int, bytes]:
+    """Encode a hook request; name the argument that cannot be sent."""
+    try:
+        return wire.encode((call.call_id, call.hook, selected))
+    except Exception:  # noqa: BLE001 - find the culprit for the message
+        for key, value in selected.items():
+            try:
+                wire.encode(value)
+            except Exception as exc:  # noqa: BLE001
+                raise ArgumentError(
+                    f"argument {key!r} of hook {call.hook!r} cannot be sent to plugin "
+                    f"{call.proc.ident!r}: {type(value).__name__} is not "
+                    f"serializable by pickle or dill ({exc})"
+                ) from None
+        raise

@@ -170,6 +170,10 @@ class NestedEventError(RiggerError):
     """Nested events went deeper, or queued more, than the configured bound."""
 
 
+class ArgumentError(RiggerError, TypeError):
+    """An argument cannot be sent to a plugin process (pickle and dill refuse it)."""
+
+
 class RiggerStateError(RiggerError, RuntimeError):
     """The Rigger is not in a state that allows the call (not started, shut down)."""
 

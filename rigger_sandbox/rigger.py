@@ -20,53 +20,38 @@ replies of background hooks are merged between events by ``background``.
 from __future__ import annotations
 
 import atexit
-import collections
 import logging
 import multiprocessing.util  # noqa: F401 - see _shutdown_all
 import os
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import calls, wire
 from .background import BackgroundCollector
+from .callbacks import Callback, CallbackTable, run_callbacks
 from .calls import Call
 from .config import Settings, build_settings, read_config
 from .errors import (
+    ArgumentError,
     HookError,
-    NestedEventError,
     PluginCrashed,
     RiggerError,
     RiggerStateError,
 )
 from .namespaces import (
-    BadReturnValue,
-    CallSpec,
     MissingArguments,
     recursive_update,
-    split_result,
 )
+from .nested import NestedQueue
 from .process import PluginProcess
 from .supervisor import Supervisor
 
 log = logging.getLogger("rigger_sandbox")
 
 _live: weakref.WeakSet[Rigger] = weakref.WeakSet()
-
-
-class ArgumentError(RiggerError, TypeError):
-    """fire_hook was given an argument that cannot be sent to a plugin process."""
-
-
-class _Callback:
-    __slots__ = ("func", "spec")
-
-    def __init__(self, func: Callable[..., Any]) -> None:
-        self.func = func
-        self.spec = CallSpec.of(func)
 
 
 class Rigger:
@@ -88,8 +73,7 @@ class Rigger:
         self._config_arg = config
         self.global_data: dict = {}
         self.plugins: dict[str, type] = {}
-        self.pre_callbacks: dict[str, dict[str, _Callback]] = {}
-        self.post_callbacks: dict[str, dict[str, _Callback]] = {}
+        self.callbacks = CallbackTable()
         self._settings: Settings | None = None
         self._supervisor: Supervisor | None = None
         self._procs: dict[str, PluginProcess] = {}
@@ -99,7 +83,6 @@ class Rigger:
         # and the background collector takes it before merging.
         self._lock = threading.RLock()
         self._collector: BackgroundCollector | None = None
-        self._anon = 0
 
     # -- registration -----------------------------------------------------
 
@@ -127,46 +110,26 @@ class Rigger:
     ) -> str:
         """Run ``callback`` in this process before ('pre') or after ('post') a hook.
 
-        Returns the callback's name, which ``unregister_hook_callback`` takes.
+        Callbacks of one kind run in registration order.  Returns the
+        callback's name, which ``unregister_hook_callback`` takes.
         """
-        table = self._callback_table(ctype)
-        if not isinstance(hook_name, str) or not hook_name:
-            raise RiggerError(
-                f"hook name must be a non-empty string, got {hook_name!r}"
-            )
-        if not callable(callback):
-            raise RiggerError(
-                f"callback for {hook_name!r} must be callable, got {callback!r}"
-            )
         with self._lock:
-            if name is None:
-                self._anon += 1
-                name = f"{getattr(callback, '__qualname__', 'callback')}#{self._anon}"
-            # Copy on write: an event in progress keeps the list it started with.
-            entries = dict(table.get(hook_name, {}))
-            entries[name] = _Callback(callback)
-            table[hook_name] = entries
-        return name
+            return self.callbacks.register(hook_name, ctype, callback, name)
 
     def unregister_hook_callback(self, hook_name: str, ctype: str, name: str) -> None:
         """Remove a callback registered under ``name``."""
-        table = self._callback_table(ctype)
         with self._lock:
-            entries = dict(table.get(hook_name, {}))
-            if name not in entries:
-                raise RiggerError(
-                    f"no {ctype}-callback named {name!r} for hook "
-                    f"{hook_name!r}; registered: {sorted(entries)}"
-                )
-            del entries[name]
-            table[hook_name] = entries
+            self.callbacks.unregister(hook_name, ctype, name)
 
-    def _callback_table(self, ctype: str) -> dict[str, dict[str, _Callback]]:
-        if ctype == "pre":
-            return self.pre_callbacks
-        if ctype == "post":
-            return self.post_callbacks
-        raise RiggerError(f"callback type must be 'pre' or 'post', got {ctype!r}")
+    @property
+    def pre_callbacks(self) -> dict[str, dict[str, Callback]]:
+        """Pre-callbacks by event, then by name (read-only view of the table)."""
+        return self.callbacks.tables["pre"]
+
+    @property
+    def post_callbacks(self) -> dict[str, dict[str, Callback]]:
+        """Post-callbacks by event, then by name (read-only view of the table)."""
+        return self.callbacks.tables["post"]
 
     def configure_plugin(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Run ``configure(*args, **kwargs)`` in the instance's process.
@@ -305,21 +268,23 @@ class Rigger:
                 )
             assert self._settings is not None
             settings = self._settings
-            queue = _NestedQueue(hook_name, settings)
+            queue = NestedQueue(
+                hook_name, settings.max_nested_depth, settings.max_nested_events
+            )
             local = self._event(hook_name, kwargs, queue, depth=0)
             while queue.items:
                 name, nested_kwargs, depth = queue.items.popleft()
                 self._event(name, nested_kwargs, queue, depth)
             return local, self.global_data
 
-    def _event(self, name: str, kwargs: dict, queue: _NestedQueue, depth: int) -> dict:
+    def _event(self, name: str, kwargs: dict, queue: NestedQueue, depth: int) -> dict:
         settings = self._settings
         assert settings is not None
         local = dict(kwargs)
         local["config"] = self.config
-        self._phase_callbacks(name, self.pre_callbacks.get(name), local)
+        self._phase_callbacks(name, self.callbacks.get("pre", name), local)
         nested = self._phase_hooks(name, local)
-        self._phase_callbacks(name, self.post_callbacks.get(name), local)
+        self._phase_callbacks(name, self.callbacks.get("post", name), local)
         for event, event_kwargs in nested:
             error = queue.add(event, event_kwargs, depth + 1)
             if error is not None:
@@ -327,21 +292,12 @@ class Rigger:
         return local
 
     def _phase_callbacks(
-        self, name: str, entries: dict[str, _Callback] | None, local: dict
+        self, name: str, entries: dict[str, Callback] | None, local: dict
     ) -> None:
-        if not entries:
-            return
-        updates = []
-        errors = []
-        for callback in entries.values():
-            try:
-                kwargs = callback.spec.select(local, self.global_data)
-                result = callback.func(**kwargs)
-                updates.append(split_result(callback.spec.name, result))
-            except Exception as exc:  # noqa: BLE001 - squashed or raised below
-                errors.append(_callback_error(name, callback, exc))
-        self._merge(local, updates)
-        self._raise_or_squash(errors)
+        if entries:
+            updates, errors = run_callbacks(name, entries, local, self.global_data)
+            self._merge(local, updates)
+            self._raise_or_squash(errors)
 
     def _phase_hooks(self, name: str, local: dict) -> list:
         targets = [
@@ -370,7 +326,7 @@ class Rigger:
                 self._record(proc, 0.0, "exception")
                 continue
             call = Call(proc, name, wire.CALL, 0, b"", info.timeout)
-            call.codec, call.payload = _encode_request(call, selected)
+            call.codec, call.payload = calls.encode_request(call, selected)
             if info.bg:
                 background.append(call)
             else:
@@ -510,69 +466,6 @@ class Rigger:
     def log_message(self, message: object) -> None:
         """Log a message; override it to send messages elsewhere."""
         log.info("%s", message)
-
-
-class _NestedQueue:
-    """The nested events of one top-level event, bounded in depth and number."""
-
-    def __init__(self, top: str, settings: Settings) -> None:
-        self.top = top
-        self.max_depth = settings.max_nested_depth
-        self.max_events = settings.max_nested_events
-        self.items: collections.deque = collections.deque()
-        self.count = 0
-        self.overflowed = False
-
-    def add(self, event: str, kwargs: dict, depth: int) -> RiggerError | None:
-        """Queue a nested event, or return the error that refuses it."""
-        if depth > self.max_depth:
-            return NestedEventError(
-                f"nested event {event!r} would be {depth} levels deep, more than "
-                f"max_nested_depth ({self.max_depth})"
-            )
-        if self.count >= self.max_events:
-            if self.overflowed:
-                return None  # reported once per top-level event
-            self.overflowed = True
-            return NestedEventError(
-                f"event {self.top!r} queued more than max_nested_events "
-                f"({self.max_events}) nested events; the rest were dropped"
-            )
-        self.count += 1
-        self.items.append((event, kwargs, depth))
-        return None
-
-
-def _encode_request(call: Call, selected: dict) -> tuple[int, bytes]:
-    """Encode a hook request; name the argument that cannot be sent."""
-    try:
-        return wire.encode((call.call_id, call.hook, selected))
-    except Exception:  # noqa: BLE001 - find the culprit for the message
-        for key, value in selected.items():
-            try:
-                wire.encode(value)
-            except Exception as exc:  # noqa: BLE001
-                raise ArgumentError(
-                    f"argument {key!r} of hook {call.hook!r} cannot be sent to plugin "
-                    f"{call.proc.ident!r}: {type(value).__name__} is not "
-                    f"serializable by pickle or dill ({exc})"
-                ) from None
-        raise
-
-
-def _callback_error(hook: str, callback: _Callback, exc: Exception) -> HookError:
-    if isinstance(exc, (MissingArguments, BadReturnValue)):
-        text = str(exc)
-    else:
-        text = f"callback {callback.spec.name} raised {type(exc).__name__}: {exc}"
-    error = HookError(
-        text,
-        ident=None,
-        hook=hook,
-        remote_traceback="".join(traceback.format_exception(exc)),
-    )
-    error.__cause__ = exc
-    return error
 
 
 # Registered after multiprocessing's own exit handler (imported above), so it
