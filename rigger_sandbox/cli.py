@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import inspect
 import json
 import logging
 import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import ConfigError, Rigger, RiggerError
+from ._cli_events import EVENT_EXAMPLE, Event, UsageError, load_events
+from ._cli_summary import format_namespace, format_stats, json_safe, select_keys
 
 logger = logging.getLogger("rigger_sandbox.cli")
 
@@ -32,23 +32,6 @@ EXIT_OK = 0
 EXIT_HOOK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-EVENT_EXAMPLE = '{"hook": "start_test", "kwargs": {"test_name": "t1"}}'
-FAILURE_KINDS = ("exception", "crash", "timeout", "limit", "protocol")
-VALUE_WIDTH = 200
-
-
-class UsageError(Exception):
-    """Bad input on the command line or in a file it names (exit status 2)."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """One line of an events file."""
-
-    hook: str
-    kwargs: dict[str, Any]
-    line: int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,88 +302,6 @@ def config_error_text(error: ConfigError, config_path: Path) -> str:
     return text
 
 
-def load_events(path: str) -> list[Event]:
-    """Read and check every line of an events file before anything starts."""
-    try:
-        if path == "-":
-            lines = sys.stdin.buffer.read().splitlines()
-        else:
-            with open(path, "rb") as stream:
-                lines = stream.read().splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read events file '{path}': {exc.strerror}") from exc
-    name = "<stdin>" if path == "-" else path
-    events = []
-    for number, raw in enumerate(lines, start=1):
-        if raw.strip():
-            events.append(parse_event(raw, name, number))
-    return events
-
-
-def parse_event(raw: bytes, name: str, number: int) -> Event:
-    """One events line as an Event, or a UsageError naming file and line."""
-    where = f"{name}:{number}"
-    expected = f"expected one JSON object per line such as {EVENT_EXAMPLE}"
-    try:
-        item = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{where}: not UTF-8 text ({exc.reason}); {expected}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{where}: invalid JSON ({exc.msg} at column {exc.colno}); {expected}"
-        ) from exc
-    if not isinstance(item, dict):
-        raise UsageError(f"{where}: {expected}, got {json_type(item)}")
-    unknown = sorted(set(item) - {"hook", "kwargs"})
-    if unknown:
-        raise UsageError(
-            f"{where}: unknown key(s) {unknown}; expected only 'hook' "
-            "and optionally 'kwargs'"
-        )
-    if "hook" not in item:
-        raise UsageError(f"{where}: missing 'hook' (the event name); {expected}")
-    hook = item["hook"]
-    if not isinstance(hook, str) or not hook:
-        raise UsageError(
-            f"{where}: 'hook' must be a non-empty string (the event "
-            f"name), got {json_type(hook)} {json.dumps(hook)}"
-        )
-    kwargs = item.get("kwargs", {})
-    if not isinstance(kwargs, dict):
-        raise UsageError(
-            f"{where}: 'kwargs' must be an object of keyword "
-            f"arguments, got {json_type(kwargs)}"
-        )
-    reserved = sorted(set(kwargs) & fire_hook_parameters())
-    if reserved:
-        raise UsageError(
-            f"{where}: 'kwargs' may not contain {reserved}: "
-            "fire_hook takes those names itself"
-        )
-    return Event(hook, kwargs, number)
-
-
-def fire_hook_parameters() -> set[str]:
-    """Names ``fire_hook`` binds itself, so an event cannot pass them as kwargs."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    parameters = inspect.signature(Rigger.fire_hook).parameters.values()
-    return {p.name for p in parameters if p.kind in named and p.name != "self"}
-
-
-def json_type(value: object) -> str:
-    """The JSON name of a decoded value's type, for messages."""
-    names = {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
 def parse_assignments(assignments: Sequence[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` options as a mapping; VALUE as JSON when it parses."""
     seed: dict[str, Any] = {}
@@ -443,92 +344,3 @@ def demo_artifact_dir() -> str:
     if not os.access(folder, os.W_OK):
         return tempfile.mkdtemp(prefix="rigger-sandbox-demo-")
     return str(folder)
-
-
-def select_keys(namespace: Mapping[str, Any], keys: Sequence[str] | None) -> dict:
-    """The global namespace, or only ``keys`` of it."""
-    if keys is None:
-        return dict(namespace)
-    return {key: namespace[key] for key in keys if key in namespace}
-
-
-def format_stats(stats: Mapping[str, Mapping[str, Any]]) -> str:
-    """A plain-text table of ``Rigger.stats()``, one row per instance."""
-    header = [
-        "instance",
-        "state",
-        "pid",
-        "calls",
-        "failures",
-        "restarts",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-    ]
-    rows = [header]
-    for ident, entry in stats.items():
-        rows.append(
-            [
-                ident,
-                str(entry["state"]),
-                "-" if entry["pid"] is None else str(entry["pid"]),
-                str(entry["calls"]),
-                format_failures(entry["failures"]),
-                str(entry["restarts"]),
-                format_ms(entry["p50_ms"]),
-                format_ms(entry["p99_ms"]),
-                format_ms(entry["max_ms"]),
-            ]
-        )
-    if len(rows) == 1:
-        return "No enabled plugin instances."
-    widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
-    left = {0, 1, 4}
-    lines = []
-    for row in rows:
-        cells = [
-            cell.ljust(width) if col in left else cell.rjust(width)
-            for col, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def format_failures(failures: Mapping[str, int]) -> str:
-    """``crash=2 exception=1``, or ``0`` when there were none."""
-    order = [kind for kind in FAILURE_KINDS if kind in failures]
-    order += sorted(kind for kind in failures if kind not in FAILURE_KINDS)
-    parts = [f"{kind}={failures[kind]}" for kind in order if failures[kind]]
-    return " ".join(parts) or "0"
-
-
-def format_ms(value: float | None) -> str:
-    """Milliseconds with two decimals, ``-`` for no value."""
-    return "-" if value is None else f"{value:.2f}"
-
-
-def format_namespace(namespace: Mapping[str, Any]) -> str:
-    """The global namespace, one ``key: value`` line each, long values cut."""
-    if not namespace:
-        return "Global namespace: empty"
-    lines = ["Global namespace:"]
-    for key, value in namespace.items():
-        text = json.dumps(json_safe(value), ensure_ascii=False)
-        if len(text) > VALUE_WIDTH:
-            text = text[: VALUE_WIDTH - 3] + "..."
-        lines.append(f"  {key}: {text}")
-    return "\n".join(lines)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with what JSON cannot hold turned into strings (repr)."""
-    if isinstance(value, Mapping):
-        return {
-            key if isinstance(key, str) else repr(key): json_safe(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
