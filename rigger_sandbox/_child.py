@@ -269,11 +269,21 @@ def _serve(plugin: Any, boot: Boot) -> None:
             kind, codec, payload = requests.read()
         except EOFError:
             return
-        message = (
-            dill.loads(payload) if codec == wire.CODEC_DILL else pickle.loads(payload)
-        )
         if kind == wire.STOP:
             return
+        try:
+            message = (
+                dill.loads(payload)
+                if codec == wire.CODEC_DILL
+                else pickle.loads(payload)
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. a class this process lacks
+            call_id = wire.peek_call_id(payload)
+            if call_id is None:
+                raise
+            text = f"the plugin process cannot decode the request: {exc!r}"
+            _send_failure(call_id, "exception", exc, boot, message=text)
+            continue
         call_id = message[0]
         nested.events = []
         try:

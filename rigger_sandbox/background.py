@@ -10,14 +10,17 @@ event's merge.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
 import time
 from collections.abc import Callable
 
-from . import calls
+from . import wire
 from .process import PluginProcess
+
+log = logging.getLogger("rigger_sandbox.background")
 
 
 class BackgroundCollector:
@@ -27,11 +30,11 @@ class BackgroundCollector:
         self,
         lock: threading.RLock,
         procs: Callable[[], list[PluginProcess]],
-        on_background: calls.BackgroundHandler,
+        collect: Callable[[list[PluginProcess]], None],
     ) -> None:
         self._lock = lock
         self._procs = procs
-        self._on_background = on_background
+        self._collect = collect
         self._closing = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -58,34 +61,38 @@ class BackgroundCollector:
 
     def _run(self) -> None:
         while not self._closing:
-            with self._lock:
-                procs = self._outstanding()
-                fds = [fd for p in procs for fd in p.fds()]
-                deadlines = [
-                    d
-                    for p in procs
-                    for _, d, _ in p.background.values()
-                    if d is not None
-                ]
-            poller = select.poll()
-            poller.register(self._wake_r, select.POLLIN)
-            for fd in fds:
-                poller.register(fd, select.POLLIN)
-            timeout = None
-            if deadlines:
-                timeout = max(0, int((min(deadlines) - time.monotonic()) * 1000)) + 1
             try:
-                ready = poller.poll(timeout)
-            except (InterruptedError, ValueError):
-                ready = []
-            if any(fd == self._wake_r for fd, _ in ready):
-                try:
-                    os.read(self._wake_r, 4096)
-                except OSError:
-                    pass
-            if self._closing:
-                return
-            with self._lock:
-                procs = self._outstanding()
-                if procs:
-                    calls.collect_background(procs, self._on_background)
+                self._round()
+            except Exception:  # noqa: BLE001 - this thread must outlive any one error
+                log.exception("background collector: unexpected error; going on")
+
+    def _round(self) -> None:
+        """Wait for a background reply (or a wake-up), then take it under the lock."""
+        with self._lock:
+            procs = self._outstanding()
+            fds = [fd for p in procs for fd in p.fds()]
+            deadlines = [
+                d for p in procs for _, d, _ in p.background.values() if d is not None
+            ]
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        timeout = None
+        if deadlines:
+            timeout = wire.poll_ms(min(deadlines) - time.monotonic())
+        try:
+            ready = poller.poll(timeout)
+        except (InterruptedError, ValueError):
+            ready = []
+        if any(fd == self._wake_r for fd, _ in ready):
+            try:
+                os.read(self._wake_r, 4096)
+            except OSError:
+                pass
+        if self._closing:
+            return
+        with self._lock:
+            procs = self._outstanding()
+            if procs:
+                self._collect(procs)

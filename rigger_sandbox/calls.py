@@ -130,7 +130,7 @@ def wait(
         if deadline is not None and deadline <= now:
             _expire(pending, waiting_bg, until, now, on_background)
             continue
-        timeout_ms = None if deadline is None else max(1, int((deadline - now) * 1000))
+        timeout_ms = None if deadline is None else wire.poll_ms(deadline - now)
         try:
             events = poller.poll(timeout_ms)
         except InterruptedError:
@@ -171,7 +171,7 @@ def _wait_one(call: Call, on_background: BackgroundHandler) -> None:
             if left <= 0:
                 _fail_timeout(call)
                 return
-            timeout_ms = max(1, int(left * 1000))
+            timeout_ms = wire.poll_ms(left)
         try:
             events = poller.poll(timeout_ms)
         except InterruptedError:

@@ -33,6 +33,37 @@ def recursive_update(orig: dict, updates: Mapping) -> dict:
     return orig
 
 
+MAX_DEPTH = 100
+
+
+def check_depth(updates: Mapping | None, limit: int = MAX_DEPTH) -> None:
+    """Refuse updates whose mappings nest deeper than ``limit``.
+
+    ``recursive_update`` recurses once per level of nested mappings, so a
+    mapping that contains itself, or one nested thousands deep, would exhaust
+    the stack half-way through a merge.  Checked level by level, each
+    distinct mapping once per level, so shared sub-mappings cost no more
+    than their number.
+
+    Raises:
+        ValueError: saying how deep is too deep.
+    """
+    level: list[Mapping] = [updates] if updates else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            raise ValueError(
+                f"mappings nest more than {limit} levels deep (or contain themselves)"
+            )
+        below = {}
+        for mapping in level:
+            for value in mapping.values():
+                if isinstance(value, Mapping):
+                    below[id(value)] = value
+        level = list(below.values())
+
+
 @dataclass(frozen=True, slots=True)
 class CallSpec:
     """What a callback or hook asks for, computed once at registration.

@@ -91,6 +91,7 @@ class PluginProcess:
         self.next_call = 0
         self.starts = 0
         self.crash_times: collections.deque[float] = collections.deque()
+        self.counted_start = 0  # the start whose crash was last counted
         self.background: dict[int, tuple] = {}
         self.pidfd = -1
         self.poller: Any = None
@@ -146,10 +147,21 @@ class PluginProcess:
         """Record the hook table a READY message announced."""
         from .namespaces import CallSpec
 
+        # The table comes from the plugin process: check every field's type.
         table = {}
         for event, (params, required, varkw, bg, timeout) in hooks.items():
             if timeout == "inherit":
                 timeout = self.settings.timeout
+            names = (event, *params, *required)
+            if not all(isinstance(name, str) for name in names) or not (
+                timeout is None
+                or (
+                    isinstance(timeout, (int, float))
+                    and not isinstance(timeout, bool)
+                    and timeout > 0
+                )
+            ):
+                raise ValueError(f"malformed entry for hook {event!r}")
             spec = CallSpec(
                 f"{self.ident}.{event}", tuple(params), frozenset(required), bool(varkw)
             )
@@ -246,7 +258,15 @@ class PluginProcess:
                 proc.kill()
             except psutil.Error:
                 pass
-        psutil.wait_procs(tree, timeout=2.0)
+        # SIGKILL cannot be caught; wait only until each one is gone or a
+        # zombie (reparented descendants are reaped by their new parent, not
+        # by us), and no longer than a moment.
+        deadline = time.monotonic() + 0.5
+        left = tree
+        while left and time.monotonic() < deadline:
+            left = [p for p in left if _still_running(p)]
+            if left:
+                time.sleep(0.002)
 
     def _reap(self, timeout: float) -> int | None:
         process = self.process
@@ -281,3 +301,10 @@ class PluginProcess:
             os.close(self.pidfd)
             self.pidfd = -1
         self.poller = None
+
+
+def _still_running(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -9,7 +9,6 @@ fails every call in flight to it, so the plugin restarts clean.
 
 from __future__ import annotations
 
-import pickletools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from .errors import (
     ResourceLimitExceeded,
     UnsafeValueError,
 )
+from .namespaces import check_depth
 from .process import PluginProcess, describe_exit
 
 if TYPE_CHECKING:
@@ -48,24 +48,21 @@ def process_exited(
 
 
 def read(proc: PluginProcess, by_call: dict, on_background: BackgroundHandler) -> None:
+    """Read and handle the replies that have arrived from ``proc``."""
     reader = proc.reader
     assert reader is not None
     try:
         frames = reader.feed()
     except EOFError:
-        frames, broken = [], "eof"
+        channel_broken(proc, "eof", by_call, on_background)
+        return
     except wire.WireError as exc:
-        frames, broken = [], str(exc)
-    else:
-        broken = ""
+        channel_broken(proc, str(exc), by_call, on_background)
+        return
     for kind, codec, payload in frames:
         _dispatch(proc, kind, codec, payload, by_call, on_background)
         if proc.reader is not reader:
             return  # the dispatch ended the process
-    if not broken and reader._eof:
-        broken = "eof"
-    if broken:
-        channel_broken(proc, broken, by_call, on_background)
 
 
 def _dispatch(
@@ -90,6 +87,19 @@ def _dispatch(
         channel_broken(proc, reason, by_call, on_background)
         return
     if kind == wire.RESULT and _is_result(message):
+        try:
+            # The merge recurses into mappings: refuse a cycle or a depth
+            # that would exhaust the parent's stack before merging anything.
+            check_depth(message[1])
+            check_depth(message[2])
+        except ValueError as exc:
+            error = HookError(
+                f"the hook returned updates the parent cannot merge: {exc}",
+                ident=proc.ident,
+                hook=_hook_of(proc, call_id, by_call),
+            )
+            _complete(proc, call_id, None, error, by_call, on_background)
+            return
         _complete(proc, call_id, message, None, by_call, on_background)
     elif kind == wire.FAILURE:
         error = _failure_error(proc, _hook_of(proc, call_id, by_call), message)
@@ -131,30 +141,13 @@ def _refuse(
     ended, because a plugin that sends such a value may have forged other
     frames too (its genuine reply would arrive unasked).
     """
-    call_id = _peek_call_id(payload)
+    call_id = wire.peek_call_id(payload)
     if call_id is not None:
         hook = _hook_of(proc, call_id, by_call)
         error = UnsafeValueError(str(exc), ident=proc.ident, hook=hook)
         _complete(proc, call_id, None, error, by_call, on_background)
     reason = f"sent a value outside the allow-list: {exc}"
     channel_broken(proc, reason, by_call, on_background)
-
-
-def _peek_call_id(payload: bytearray) -> int | None:
-    """Read the call id of a refused reply without building anything else.
-
-    A reply is a tuple whose first item is the call id, so it is the first
-    integer opcode after the protocol, frame and mark opcodes.
-    """
-    try:
-        for opcode, arg, _ in pickletools.genops(bytes(payload)):
-            if opcode.name in ("BININT", "BININT1", "BININT2", "LONG1"):
-                return int(arg)  # type: ignore[arg-type]
-            if opcode.name not in ("PROTO", "FRAME", "MARK"):
-                return None
-    except Exception:  # noqa: BLE001 - garbage is simply not a call id
-        return None
-    return None
 
 
 def _hook_of(proc: PluginProcess, call_id: int, by_call: dict) -> str:
@@ -172,7 +165,7 @@ def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
         )
     # Every field comes from the plugin: keep only values of the expected type.
     _, kind, text, tb, exitcode = message
-    text = str(text)
+    text = text if isinstance(text, str) else f"(a {type(text).__name__})"
     tb = tb if isinstance(tb, str) else None
     if kind == "exit":
         status = proc.exit_status(2.0)

@@ -20,6 +20,7 @@ replies of background hooks are merged between events by ``background``.
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import multiprocessing.util  # noqa: F401 - see _shutdown_all
 import os
@@ -37,6 +38,7 @@ from .config import Settings, build_settings, read_config
 from .errors import (
     ArgumentError,
     HookError,
+    NestedEventError,
     PluginCrashed,
     RiggerError,
     RiggerStateError,
@@ -83,6 +85,10 @@ class Rigger:
         # and the background collector takes it before merging.
         self._lock = threading.RLock()
         self._collector: BackgroundCollector | None = None
+        # Events fired by background hooks, run after the event in progress.
+        self._background_nested: collections.deque[tuple[str, dict]] = (
+            collections.deque()
+        )
 
     # -- registration -----------------------------------------------------
 
@@ -215,10 +221,14 @@ class Rigger:
             if self._state != "running":
                 self._state = "stopped"
                 return
-            procs = [p for p in self._procs.values() if p.background]
-            if procs:
-                until = float("inf") if timeout is None else time.monotonic() + timeout
-                calls.wait([], self._on_background, until=until, background=procs)
+            until = float("inf") if timeout is None else time.monotonic() + timeout
+            while True:
+                procs = [p for p in self._procs.values() if p.background]
+                if procs:
+                    calls.wait([], self._on_background, until=until, background=procs)
+                if not self._background_nested or time.monotonic() >= until:
+                    break
+                self._run_background_nested()
             self._state = "stopped"
         # Outside the lock: the collector takes it to finish its last round.
         if self._collector is not None:
@@ -228,6 +238,22 @@ class Rigger:
             self._supervisor.stop(grace=2.0)
         _live.discard(self)
         log.debug("rigger shut down")
+
+    def _shutdown_at_exit(self) -> None:
+        """Interpreter exit: shut down, or kill if a daemon thread holds an event.
+
+        A daemon thread can be inside ``fire_hook`` waiting on a hook with no
+        timeout; it never gives the lock back, and exit must not wait for it.
+        """
+        if self._lock.acquire(timeout=2.0):
+            self._lock.release()
+            self.shutdown(timeout=5.0)
+            return
+        log.warning("exiting while an event is in progress: killing plugin processes")
+        self._state = "stopped"
+        for proc in list(self._procs.values()):
+            proc.kill()
+        _live.discard(self)
 
     def __enter__(self) -> Rigger:
         return self.start()
@@ -266,16 +292,38 @@ class Rigger:
                     if self._state == "new"
                     else "fire_hook after shutdown()"
                 )
-            assert self._settings is not None
-            settings = self._settings
-            queue = NestedQueue(
-                hook_name, settings.max_nested_depth, settings.max_nested_events
-            )
+            queue = self._nested_queue(hook_name)
             local = self._event(hook_name, kwargs, queue, depth=0)
-            while queue.items:
-                name, nested_kwargs, depth = queue.items.popleft()
-                self._event(name, nested_kwargs, queue, depth)
+            self._run_nested(queue)
+            if self._background_nested:
+                self._run_background_nested()
             return local, self.global_data
+
+    def _nested_queue(self, top: str) -> NestedQueue:
+        assert self._settings is not None
+        settings = self._settings
+        return NestedQueue(top, settings.max_nested_depth, settings.max_nested_events)
+
+    def _run_nested(self, queue: NestedQueue) -> None:
+        while queue.items:
+            name, nested_kwargs, depth = queue.items.popleft()
+            self._event(name, nested_kwargs, queue, depth)
+
+    def _run_background_nested(self) -> None:
+        """Run the events background hooks fired, each as an event of its own.
+
+        They run after the event in progress (or, between events, from the
+        background collector).  Nobody waits for them, so a failure that
+        would be raised is logged instead.
+        """
+        while self._background_nested:
+            name, kwargs = self._background_nested.popleft()
+            queue = self._nested_queue(name)
+            try:
+                self._event(name, kwargs, queue, depth=1)
+                self._run_nested(queue)
+            except RiggerError as exc:
+                log.error("event %r fired by a background hook failed: %s", name, exc)
 
     def _event(self, name: str, kwargs: dict, queue: NestedQueue, depth: int) -> dict:
         settings = self._settings
@@ -335,14 +383,24 @@ class Rigger:
         # cannot be serialized fails the event before any plugin sees it.
         for call in background:
             self._send_background(call)
-        if threaded:
+        try:
+            if threaded:
+                for call in pending:
+                    calls.send(call)
+                calls.wait(pending, self._on_background)
+            else:
+                for call in pending:
+                    if calls.send(call):
+                        calls.wait([call], self._on_background)
+        except BaseException:
+            # Interrupted (Ctrl-C, or an overridden handle_failure raising):
+            # a request in flight would be answered into a later event, so
+            # its process is ended and restarts clean.
             for call in pending:
-                calls.send(call)
-            calls.wait(pending, self._on_background)
-        else:
-            for call in pending:
-                if calls.send(call):
-                    calls.wait([call], self._on_background)
+                if call.started and not call.done:
+                    call.proc.kill_for_restart()
+                    self._supervisor.note_crash(call.proc)
+            raise
         updates = []
         nested: list = []
         for call in pending:
@@ -366,7 +424,9 @@ class Rigger:
         assert self._supervisor is not None
         kind = error if isinstance(error, str) or error is None else error.kind
         self._supervisor.stats[proc.ident].record(seconds, kind)
-        if kind in ("crash", "timeout", "limit", "protocol"):
+        if proc.state == "restarting":
+            # The call ended the process (whatever the kind of failure: a
+            # refused value ends it too): count it against max_restarts.
             self._supervisor.note_crash(proc)
 
     def _merge(self, local: dict, updates: list) -> None:
@@ -406,10 +466,16 @@ class Rigger:
         proc.background[call.call_id] = (call.hook, call.deadline, call.started)
         if self._collector is None:
             self._collector = BackgroundCollector(
-                self._lock, lambda: list(self._procs.values()), self._on_background
+                self._lock, lambda: list(self._procs.values()), self._collect_background
             )
         else:
             self._collector.wake()
+
+    def _collect_background(self, procs: list[PluginProcess]) -> None:
+        """The collector's round, under the event lock: merge, then run events."""
+        calls.collect_background(procs, self._on_background)
+        if self._background_nested:
+            self._run_background_nested()
 
     def _on_background(
         self,
@@ -435,6 +501,23 @@ class Rigger:
         assert message is not None
         if message[2]:
             recursive_update(self.global_data, message[2])
+        if message[3]:
+            self._queue_background_nested(proc, message[3])
+
+    def _queue_background_nested(self, proc: PluginProcess, events: list) -> None:
+        assert self._settings is not None
+        room = self._settings.max_nested_events - len(self._background_nested)
+        self._background_nested.extend(events[: max(room, 0)])
+        if len(events) > room:
+            error = NestedEventError(
+                f"background hooks queued more than max_nested_events "
+                f"({self._settings.max_nested_events}) events; plugin "
+                f"{proc.ident!r}'s extra events were dropped"
+            )
+            if self._settings.squash_exceptions:
+                self.handle_failure(error)
+            else:
+                log.error("%s", error)
 
     # -- observability and overridable hooks ------------------------------
 
@@ -475,6 +558,6 @@ class Rigger:
 def _shutdown_all() -> None:
     for rigger in list(_live):
         try:
-            rigger.shutdown(timeout=5.0)
+            rigger._shutdown_at_exit()
         except Exception:  # noqa: BLE001 - best effort at interpreter exit
             log.exception("shutdown at exit failed")

@@ -107,7 +107,13 @@ class Supervisor:
         return all(p.state == "running" for p in procs)
 
     def note_crash(self, proc: PluginProcess) -> None:
-        """Count a crash against the restart policy; disable past the limit."""
+        """Count a crash against the restart policy; disable past the limit.
+
+        A process is counted once, however many calls its death failed.
+        """
+        if proc.counted_start == proc.starts:
+            return
+        proc.counted_start = proc.starts
         now = time.monotonic()
         window = proc.settings.restart_window_s
         proc.crash_times.append(now)
@@ -154,7 +160,7 @@ class Supervisor:
                     late = self._startup_failure(proc, text + " (startup_timeout_s)")
                     failures.append((proc, late))
                 break
-            for fd, _ in poller.poll(int(left * 1000) + 1):
+            for fd, _ in poller.poll(wire.poll_ms(left)):
                 owner = waiting.get(fd)
                 if owner is None:
                     continue
@@ -197,7 +203,7 @@ class Supervisor:
             return True, self._startup_failure(proc, text)
         if kind != wire.FATAL:
             return True, self._startup_failure(proc, "unexpected message before READY")
-        proc.kill()
+        proc.kill_for_restart()
         if stage == "load":
             return True, ConfigError(
                 f"plugin class could not be loaded in its process: {text}\n{tb}",
@@ -212,7 +218,7 @@ class Supervisor:
         )
 
     def _startup_failure(self, proc: PluginProcess, text: str) -> HookError:
-        status = proc.kill()
+        status = proc.kill_for_restart()
         if status == 1 and self.settings.start_method != "fork":
             text += (
                 " (under spawn and forkserver each plugin process imports the "

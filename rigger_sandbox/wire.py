@@ -18,6 +18,7 @@ import errno
 import io
 import os
 import pickle
+import pickletools
 import select
 import struct
 import time
@@ -107,6 +108,16 @@ class SafeUnpickler(pickle.Unpickler):
         raise UnsafeValue("persistent reference")
 
 
+_POLL_MAX_MS = 2**31 - 1
+
+
+def poll_ms(seconds: float) -> int:
+    """Milliseconds to give ``poll`` for ``seconds``: at least 1, at most its cap."""
+    if seconds >= _POLL_MAX_MS / 1000:
+        return _POLL_MAX_MS
+    return max(1, int(seconds * 1000) + 1)
+
+
 def encode(obj: Any, *, allow_dill: bool = True) -> tuple[int, bytes]:
     """Encode with pickle, falling back to dill for values pickle refuses."""
     try:
@@ -128,6 +139,23 @@ def decode(
     if codec == CODEC_DILL:
         return dill.loads(payload)
     return pickle.loads(payload)
+
+
+def peek_call_id(payload: bytes | bytearray) -> int | None:
+    """Read the call id of a message without building anything of it.
+
+    Requests and replies are tuples whose first item is the call id: the
+    first integer opcode after the protocol, frame and mark opcodes.
+    """
+    try:
+        for opcode, arg, _ in pickletools.genops(bytes(payload)):
+            if opcode.name in ("BININT", "BININT1", "BININT2", "LONG1"):
+                return int(arg)  # type: ignore[arg-type]
+            if opcode.name not in ("PROTO", "FRAME", "MARK"):
+                return None
+    except Exception:  # noqa: BLE001 - garbage is simply not a call id
+        return None
+    return None
 
 
 def set_pipe_size(fd: int) -> None:
@@ -214,8 +242,13 @@ class FrameReader:
         self._eof = False
 
     def feed(self) -> list[tuple[int, int, bytearray]]:
-        """Read available bytes; return complete frames.  Raise on EOF/garbage."""
-        frames: list[tuple[int, int, bytearray]] = []
+        """Read what the pipe holds, up to the first complete frames; return them.
+
+        It returns as soon as one read completed a frame, so a plugin that
+        writes without end is read no faster than its frames are handled, and
+        the caller checks its deadlines between calls.  Raises EOFError at end
+        of file and WireError on garbage or a frame over the cap.
+        """
         if self._eof:
             raise EOFError("plugin closed its reply pipe")
         while True:
@@ -223,38 +256,29 @@ class FrameReader:
                 try:
                     chunk = os.read(self.fd, 65536)
                 except BlockingIOError:
-                    return frames
+                    return []
                 if not chunk:
-                    # Frames that arrived just before the end still count;
-                    # the end is reported by the next call.
                     self._eof = True
-                    if frames:
-                        return frames
                     raise EOFError("plugin closed its reply pipe")
                 self._head += chunk
-                frames.extend(self._parse())
-                if (
-                    frames
-                    and not self._head
-                    and self._body is None
-                    and len(chunk) < 65536
-                ):
-                    # Drained on a frame boundary: skip the read that would
-                    # only say "nothing more" (the poll will tell).
-                    return frames
+                frames = self._parse()
             else:
                 view = memoryview(self._body)[self._got :]
                 try:
                     n = os.readv(self.fd, [view])
                 except BlockingIOError:
-                    return frames
+                    return []
                 if n == 0:
+                    self._eof = True
                     raise EOFError("plugin closed its reply pipe mid-message")
                 self._got += n
-                if self._got == len(self._body):
-                    frames.append((self._kind, self._codec, self._body))
-                    self._body = None
-                    frames.extend(self._parse())
+                if self._got < len(self._body):
+                    continue
+                frames = [(self._kind, self._codec, self._body)]
+                self._body = None
+                frames.extend(self._parse())
+            if frames:
+                return frames
 
     def _parse(self) -> list[tuple[int, int, bytearray]]:
         frames = []
@@ -326,9 +350,10 @@ def write_frame_nonblocking(
             poller.register(fd, select.POLLOUT)
         wait_ms = None
         if deadline is not None:
-            wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            if wait_ms == 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise TimeoutError("plugin process did not read its request in time")
+            wait_ms = poll_ms(left)
         try:
             events = poller.poll(wait_ms)
         except InterruptedError:
