@@ -25,7 +25,14 @@ import pytest
 
 from rigger_sandbox import HookError, Rigger
 
-from .fault_plugins import Faulty, Recorder, SlowHook
+from .fault_plugins import (
+    Background,
+    BadHookTable,
+    FailsToStart,
+    Faulty,
+    Recorder,
+    SlowHook,
+)
 
 SESSION_MARK = "RIGGER_FAULT_TESTS_SESSION"
 os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
@@ -146,7 +153,8 @@ def rig_factory(no_orphans: None) -> Iterator[Callable[..., RecordingRigger]]:
     """Build and start ``before``, ``faulty``, ``after``; shut all down after.
 
     ``rig_factory(faulty={...instance overrides}, plugins={...extra}, **top)``.
-    The faulty instance's plugin defaults to ``Faulty``.
+    The faulty instance's plugin defaults to ``Faulty``; the other plugins of
+    ``fault_plugins`` it may name instead are registered too.
     """
     riggers: list[RecordingRigger] = []
 
@@ -167,6 +175,9 @@ def rig_factory(no_orphans: None) -> Iterator[Callable[..., RecordingRigger]]:
         rig.register_plugin(Recorder, "recorder")
         rig.register_plugin(Faulty, "faulty")
         rig.register_plugin(SlowHook, "slow_hook")
+        rig.register_plugin(Background, "background")
+        rig.register_plugin(FailsToStart, "fails_to_start")
+        rig.register_plugin(BadHookTable, "bad_hook_table")
         if start:
             rig.start()
         return rig

@@ -271,6 +271,16 @@ def _open_files(count: int) -> None:
             os.close(fd)
 
 
+def _current_call_id() -> int:
+    """The id of the call being served, read from the serving loop's frame."""
+    frame = sys._getframe(1)
+    while frame is not None and "call_id" not in frame.f_locals:
+        frame = frame.f_back
+    if frame is None:
+        raise RuntimeError("the serving loop has no 'call_id': update this test")
+    return frame.f_locals["call_id"]
+
+
 def _forge_reply(path: str) -> None:
     """Write a well-formed RESULT frame whose payload unpickles into ``open(path)``.
 
@@ -281,12 +291,7 @@ def _forge_reply(path: str) -> None:
 
     from rigger_sandbox import wire
 
-    frame = sys._getframe(1)
-    while frame is not None and "call_id" not in frame.f_locals:
-        frame = frame.f_back
-    if frame is None:
-        raise RuntimeError("the serving loop has no 'call_id': update this test")
-    payload = pickle.dumps((frame.f_locals["call_id"], {"evil": Evil(path)}, None, []))
+    payload = pickle.dumps((_current_call_id(), {"evil": Evil(path)}, None, []))
     header = wire.HEADER.pack(wire.RESULT, wire.CODEC_PICKLE, len(payload))
     for fd in _pipe_fds():
         try:
@@ -305,6 +310,53 @@ def _forge_huge_frame() -> None:
             os.write(fd, header + b"\x80\x05" + b"\x00" * 1024)
         except OSError:
             pass
+
+
+# A call id the parent never uses: its calls are numbered from 1 upwards.
+UNASKED_CALL_ID = 2**31 - 1
+
+
+def _flood_frames(seconds: float, megabytes: int) -> None:
+    """Write well-formed RESULT frames for a call never made, without end.
+
+    Each write is a batch of over 64 KiB of small frames, so a reader that
+    keeps reading while the pipe has bytes, before handling any frame, never
+    stops reading.  The flood ends after ``seconds`` or ``megabytes``, so that
+    a parent that does buffer it all stays within what the machine can hold.
+    """
+    import pickle
+
+    from rigger_sandbox import wire
+    from rigger_sandbox._child import REP_FD
+
+    payload = pickle.dumps((UNASKED_CALL_ID, None, None, []), wire.PICKLE_PROTOCOL)
+    frame = wire.HEADER.pack(wire.RESULT, wire.CODEC_PICKLE, len(payload)) + payload
+    batch = frame * (65536 // len(frame) + 1)
+    deadline = time.monotonic() + seconds
+    left = megabytes << 20
+    while left > 0 and time.monotonic() < deadline:
+        left -= os.write(REP_FD, batch)
+
+
+def _reply_twice(seq: int, ident: str) -> None:
+    """Answer the call being served twice, in one write, before its own reply."""
+    import pickle
+
+    from rigger_sandbox import wire
+    from rigger_sandbox._child import REP_FD
+
+    reply = ({f"done_{ident}": seq}, {"seen": {ident: [seq]}}, [])
+    payload = pickle.dumps((_current_call_id(), *reply), wire.PICKLE_PROTOCOL)
+    frame = wire.HEADER.pack(wire.RESULT, wire.CODEC_PICKLE, len(payload)) + payload
+    os.write(REP_FD, frame * 2)
+
+
+def _nested_mappings(depth: int) -> dict[str, Any]:
+    """A mapping ``depth`` levels deep: {"a": {"a": ... {}}}."""
+    mapping: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        mapping = {"a": mapping}
+    return mapping
 
 
 class Recorder(RiggerBasePlugin):
@@ -452,6 +504,37 @@ class Faulty(RiggerBasePlugin):
     def fault_safe_values(self, arg: Any) -> tuple[dict[str, Any], None]:
         return {"values": safe_values()}, None
 
+    def fault_posix_path(self, arg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        # A concrete path, unlike the pure paths untrusted plugins may send.
+        return {"partial": 1}, {"big": pathlib.Path(arg)}
+
+    def fault_echo_type(self, arg: Any) -> tuple[dict[str, Any], None]:
+        return {"partial": type(arg).__qualname__}, None
+
+    # Hostile updates and reply floods.
+    def fault_cyclic_update(self, arg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        looped: dict[str, Any] = {}
+        looped["a"] = looped
+        return {"partial": 1}, {"big": looped}
+
+    def fault_deep_update(self, arg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        # Pickling recurses once per level: make room, as a plugin that
+        # means to send such a value would.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * arg + 1000))
+        return {"partial": 1}, {"big": _nested_mappings(arg)}
+
+    def fault_flood_frames(self, arg: Any) -> None:
+        _flood_frames(arg["seconds"], arg["megabytes"])
+
+    def fault_reply_twice(self, arg: Any) -> None:
+        _reply_twice(arg, self.ident)
+
+    # Sequencing: arg = {"file": path, "then": fault name, "arg": its arg}.
+    def fault_when_file_exists(self, arg: Any) -> Any:
+        """Wait until ``arg["file"]`` lists a pid, then commit fault ``arg["then"]``."""
+        wait_for_lines(arg["file"], 1)
+        return getattr(self, f"fault_{arg['then']}")(arg.get("arg"))
+
     # Isolation.
     def fault_inspect(self, arg: Any) -> tuple[dict[str, Any], None]:
         fds = {}
@@ -496,6 +579,53 @@ class SlowHook(RiggerBasePlugin):
             announce(arg, str(os.getpid()))
             wait_for_lines(f"{arg}.release", 1)
         return {f"done_{self.ident}": seq}, {"seen": {self.ident: [seq]}}
+
+
+class Background(Faulty):
+    """``work`` as Recorder's; ``work_bg``, a background hook, misbehaves on cue.
+
+    ``work_bg`` takes Faulty's faults and records its ``seq`` under
+    ``bg_seen``; its timeout comes from instance data ``bg_timeout`` if set.
+    """
+
+    def plugin_initialize(self) -> None:
+        self.register_plugin_hook("work", self.record)
+        options = {"bg": True}
+        if "bg_timeout" in self.data:
+            options["timeout"] = self.data["bg_timeout"]
+        self.register_plugin_hook("work_bg", self.work_bg, **options)
+
+    def record(self, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {f"done_{self.ident}": seq}, {"seen": {self.ident: [seq]}}
+
+    def work_bg(
+        self, seq: int, fault: str | None = None, arg: Any = None
+    ) -> tuple[None, dict[str, Any]]:
+        _, global_ = self.work(seq, fault, arg)
+        global_["bg_seen"] = global_.pop("seen")
+        return None, global_
+
+
+class FailsToStart(Faulty):
+    """Faulty whose plugin_initialize fails while the file ``data["marker"]`` exists."""
+
+    def plugin_initialize(self) -> None:
+        marker = self.data["marker"]
+        if os.path.exists(marker):
+            raise RuntimeError(f"deliberate start failure: {marker} exists")
+        super().plugin_initialize()
+
+
+class BadHookTable(Faulty):
+    """Faulty that corrupts its own hook table: ``work`` gets a malformed timeout.
+
+    It bypasses register_plugin_hook's checks the way any plugin can, since
+    the table is an attribute of the plugin object.
+    """
+
+    def plugin_initialize(self) -> None:
+        super().plugin_initialize()
+        self.callbacks["work"].timeout = self.data["bad_timeout"]
 
 
 class Ticker(RiggerBasePlugin):
