@@ -214,6 +214,14 @@ def _complete(
         if message is not None:
             _, call.local, call.global_, call.nested = message
         return
+    if call is not None:
+        # Answered twice before anyone used the first answer: neither can be
+        # trusted, so the call fails and nothing of it merges.
+        call.local = call.global_ = None
+        call.nested = []
+        call.error = ProtocolError(
+            "the plugin answered this call twice", ident=proc.ident, hook=call.hook
+        )
     if call_id in proc.background:
         on_background(proc, call_id, message, error)
         return

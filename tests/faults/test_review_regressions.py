@@ -140,11 +140,6 @@ def test_reply_frames_written_without_end_fail_the_call_at_once_in_bounded_memor
     assert str(UNASKED_CALL_ID) in str(outcome.error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a second reply to an answered call ends the process (and "
-    "counts against max_restarts) but reports no failure",
-)
 @pytest.mark.timeout(60)
 def test_second_reply_to_one_call_is_reported_as_a_protocol_error(rig_factory):
     rig = rig_factory(squash_exceptions=True)
