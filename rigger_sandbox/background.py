@@ -72,7 +72,10 @@ class BackgroundCollector:
             procs = self._outstanding()
             fds = [fd for p in procs for fd in p.fds()]
             deadlines = [
-                d for p in procs for _, d, _ in p.background.values() if d is not None
+                b.deadline
+                for p in procs
+                for b in p.background.values()
+                if b.deadline is not None
             ]
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)

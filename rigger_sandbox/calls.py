@@ -210,7 +210,9 @@ def _earliest(
 ) -> float | None:
     deadlines = [c.deadline for c in pending if c.deadline is not None]
     for proc in waiting_bg:
-        deadlines.extend(d for _, d, _ in proc.background.values() if d is not None)
+        deadlines.extend(
+            b.deadline for b in proc.background.values() if b.deadline is not None
+        )
     if until is not None and until != float("inf") and waiting_bg:
         deadlines.append(until)
     return min(deadlines) if deadlines else None
@@ -228,7 +230,7 @@ def _expire(
             _fail_timeout(call)
             _fail_others(call.proc, pending, on_background, call.error)
     for proc in waiting_bg:
-        for hook, deadline, started in list(proc.background.values()):
+        for hook, deadline, started, _ in list(proc.background.values()):
             late = deadline is not None and deadline <= now
             if late or (until is not None and until <= now):
                 timeout = None if deadline is None else deadline - started
@@ -261,7 +263,8 @@ def _fail_others(
                 hook=call.hook,
                 signal=9,
             )
-    for call_id, (hook, _, _) in list(proc.background.items()):
+    for call_id, entry in list(proc.background.items()):
+        hook = entry.hook
         on_background(
             proc,
             call_id,

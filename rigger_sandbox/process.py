@@ -17,7 +17,7 @@ import os
 import select
 import signal
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -56,6 +56,15 @@ def describe_exit(exitcode: int | None) -> str:
     return f"the process exited with code {exitcode}"
 
 
+class BackgroundCall(NamedTuple):
+    """A background call in flight: its hook, deadline, start and event depth."""
+
+    hook: str
+    deadline: float | None
+    started: float
+    depth: int
+
+
 class HookInfo:
     """A hook as the parent sees it: what to select and how long it may run."""
 
@@ -92,7 +101,7 @@ class PluginProcess:
         self.starts = 0
         self.crash_times: collections.deque[float] = collections.deque()
         self.counted_start = 0  # the start whose crash was last counted
-        self.background: dict[int, tuple] = {}
+        self.background: dict[int, BackgroundCall] = {}
         self.pidfd = -1
         self.poller: Any = None
 
@@ -140,7 +149,13 @@ class PluginProcess:
         self.state = "starting"
         self.starts += 1
         self.next_call = 0
-        self.background.clear()
+        if self.background:
+            log.error(
+                "plugin %r: %d background calls lost at restart",
+                self.ident,
+                len(self.background),
+            )
+            self.background.clear()
         log.debug("plugin %r: started process pid %d", self.ident, process.pid)
 
     def set_ready(self, hooks: dict) -> None:

@@ -37,7 +37,10 @@ def process_exited(
     proc: PluginProcess, by_call: dict, on_background: BackgroundHandler
 ) -> None:
     """The process is gone: take the replies it sent, fail the calls it did not."""
-    read(proc, by_call, on_background)
+    reader = proc.reader
+    # Read to the end: several replies may wait in the pipe behind each other.
+    while proc.reader is reader and read(proc, by_call, on_background):
+        pass
     if proc.reader is not None and (
         proc.background
         or any(pid == id(proc) and not c.done for (pid, _), c in by_call.items())
@@ -47,22 +50,50 @@ def process_exited(
         proc.kill_for_restart()
 
 
-def read(proc: PluginProcess, by_call: dict, on_background: BackgroundHandler) -> None:
-    """Read and handle the replies that have arrived from ``proc``."""
+def read(proc: PluginProcess, by_call: dict, on_background: BackgroundHandler) -> bool:
+    """Read and handle the replies that have arrived from ``proc``.
+
+    Returns whether any reply was handled.
+    """
     reader = proc.reader
     assert reader is not None
     try:
         frames = reader.feed()
     except EOFError:
         channel_broken(proc, "eof", by_call, on_background)
-        return
+        return False
     except wire.WireError as exc:
         channel_broken(proc, str(exc), by_call, on_background)
-        return
+        return False
+    if len(frames) > 1 and _answered_twice(proc, frames, by_call, on_background):
+        return True
     for kind, codec, payload in frames:
         _dispatch(proc, kind, codec, payload, by_call, on_background)
         if proc.reader is not reader:
-            return  # the dispatch ended the process
+            break  # the dispatch ended the process
+    return bool(frames)
+
+
+def _answered_twice(
+    proc: PluginProcess, frames: list, by_call: dict, on_background: BackgroundHandler
+) -> bool:
+    """Fail the calls answered twice in one batch before either answer is used.
+
+    A background call's answer merges as soon as it is handled, so a
+    duplicate must be caught before the first copy is.
+    """
+    ids = [wire.peek_call_id(payload) for _, _, payload in frames]
+    twice = {i for i in ids if i is not None and ids.count(i) > 1}
+    if not twice:
+        return False
+    for call_id in sorted(twice):
+        hook = _hook_of(proc, call_id, by_call)
+        error = ProtocolError(
+            "the plugin answered this call twice", ident=proc.ident, hook=hook
+        )
+        _complete(proc, call_id, None, error, by_call, on_background)
+    channel_broken(proc, "answered a call twice", by_call, on_background)
+    return True
 
 
 def _dispatch(
@@ -155,7 +186,7 @@ def _hook_of(proc: PluginProcess, call_id: int, by_call: dict) -> str:
     if call is not None:
         return call.hook
     entry = proc.background.get(call_id)
-    return entry[0] if entry else "?"
+    return entry.hook if entry else "?"
 
 
 def _failure_error(proc: PluginProcess, hook: str, message: Any) -> HookError:
@@ -290,7 +321,6 @@ def fail_background(
     text: str,
     status: int | None,
 ) -> None:
-    for call_id, (hook, _, _) in list(proc.background.items()):
-        on_background(
-            proc, call_id, None, crash_error(proc, error_cls, text, hook, status)
-        )
+    for call_id, entry in list(proc.background.items()):
+        error = crash_error(proc, error_cls, text, entry.hook, status)
+        on_background(proc, call_id, None, error)

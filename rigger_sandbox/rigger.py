@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import calls, wire
+from . import calls, replies, wire
 from .background import BackgroundCollector
 from .callbacks import Callback, CallbackTable, run_callbacks
 from .calls import Call
@@ -48,7 +48,7 @@ from .namespaces import (
     recursive_update,
 )
 from .nested import NestedQueue
-from .process import PluginProcess
+from .process import BackgroundCall, PluginProcess
 from .supervisor import Supervisor
 
 log = logging.getLogger("rigger_sandbox")
@@ -86,7 +86,7 @@ class Rigger:
         self._lock = threading.RLock()
         self._collector: BackgroundCollector | None = None
         # Events fired by background hooks, run after the event in progress.
-        self._background_nested: collections.deque[tuple[str, dict]] = (
+        self._background_nested: collections.deque[tuple[str, dict, int]] = (
             collections.deque()
         )
 
@@ -226,7 +226,16 @@ class Rigger:
                 procs = [p for p in self._procs.values() if p.background]
                 if procs:
                     calls.wait([], self._on_background, until=until, background=procs)
-                if not self._background_nested or time.monotonic() >= until:
+                if not self._background_nested:
+                    break
+                if timeout is not None:
+                    # An event has no bound of its own (its hooks may have no
+                    # timeout): with a bounded shutdown they are not run.
+                    log.warning(
+                        "shutdown: %d events fired by background hooks dropped",
+                        len(self._background_nested),
+                    )
+                    self._background_nested.clear()
                     break
                 self._run_background_nested()
             self._state = "stopped"
@@ -317,10 +326,15 @@ class Rigger:
         would be raised is logged instead.
         """
         while self._background_nested:
-            name, kwargs = self._background_nested.popleft()
+            name, kwargs, depth = self._background_nested.popleft()
             queue = self._nested_queue(name)
             try:
-                self._event(name, kwargs, queue, depth=1)
+                # The chain's depth carries over, so a background hook that
+                # fires its own event again stops at max_nested_depth.
+                error = queue.add(name, kwargs, depth)
+                if error is not None:
+                    self._failure(error)
+                    continue
                 self._run_nested(queue)
             except RiggerError as exc:
                 log.error("event %r fired by a background hook failed: %s", name, exc)
@@ -331,7 +345,7 @@ class Rigger:
         local = dict(kwargs)
         local["config"] = self.config
         self._phase_callbacks(name, self.callbacks.get("pre", name), local)
-        nested = self._phase_hooks(name, local)
+        nested = self._phase_hooks(name, local, depth)
         self._phase_callbacks(name, self.callbacks.get("post", name), local)
         for event, event_kwargs in nested:
             error = queue.add(event, event_kwargs, depth + 1)
@@ -347,7 +361,7 @@ class Rigger:
             self._merge(local, updates)
             self._raise_or_squash(errors)
 
-    def _phase_hooks(self, name: str, local: dict) -> list:
+    def _phase_hooks(self, name: str, local: dict, depth: int) -> list:
         targets = [
             p
             for p in self._procs.values()
@@ -382,7 +396,7 @@ class Rigger:
         # Everything is encoded before anything is sent: an argument that
         # cannot be serialized fails the event before any plugin sees it.
         for call in background:
-            self._send_background(call)
+            self._send_background(call, depth)
         try:
             if threaded:
                 for call in pending:
@@ -396,10 +410,7 @@ class Rigger:
             # Interrupted (Ctrl-C, or an overridden handle_failure raising):
             # a request in flight would be answered into a later event, so
             # its process is ended and restarts clean.
-            for call in pending:
-                if call.started and not call.done:
-                    call.proc.kill_for_restart()
-                    self._supervisor.note_crash(call.proc)
+            self._abandon(pending)
             raise
         updates = []
         nested: list = []
@@ -413,6 +424,33 @@ class Rigger:
         self._merge(local, updates)
         self._raise_or_squash(errors)
         return nested
+
+    def _abandon(self, pending: list[Call]) -> None:
+        """End the processes of interrupted calls; report their background calls."""
+        assert self._supervisor is not None
+        for call in pending:
+            if not call.started or call.done:
+                continue
+            proc = call.proc
+            proc.kill_for_restart()
+            call.done = True
+            call.error = PluginCrashed(
+                "the event was interrupted while this call was in flight; the "
+                "process was killed",
+                ident=proc.ident,
+                hook=call.hook,
+            )
+            self._account(call)
+            try:
+                replies.fail_background(
+                    proc,
+                    self._on_background,
+                    PluginCrashed,
+                    "the process was killed when an event was interrupted",
+                    None,
+                )
+            except Exception:  # noqa: BLE001 - the interrupt is what propagates
+                log.exception("reporting background calls of %r failed", proc.ident)
 
     def _account(self, call: Call) -> None:
         """Count a finished call; a crash counts against the restart policy."""
@@ -457,13 +495,15 @@ class Rigger:
 
     # -- background hooks -------------------------------------------------
 
-    def _send_background(self, call: Call) -> None:
+    def _send_background(self, call: Call, depth: int) -> None:
         proc = call.proc
         if not calls.send(call):
             self._account(call)
             self._failure(call.error)  # type: ignore[arg-type]
             return
-        proc.background[call.call_id] = (call.hook, call.deadline, call.started)
+        proc.background[call.call_id] = BackgroundCall(
+            call.hook, call.deadline, call.started, depth
+        )
         if self._collector is None:
             self._collector = BackgroundCollector(
                 self._lock, lambda: list(self._procs.values()), self._collect_background
@@ -488,8 +528,7 @@ class Rigger:
         entry = proc.background.pop(call_id, None)
         if entry is None:
             return
-        _, _, started = entry
-        self._record(proc, time.monotonic() - started, error)
+        self._record(proc, time.monotonic() - entry.started, error)
         if error is not None:
             if self._settings and self._settings.squash_exceptions:
                 self.handle_failure(error)
@@ -502,12 +541,15 @@ class Rigger:
         if message[2]:
             recursive_update(self.global_data, message[2])
         if message[3]:
-            self._queue_background_nested(proc, message[3])
+            self._queue_background_nested(proc, message[3], entry.depth + 1)
 
-    def _queue_background_nested(self, proc: PluginProcess, events: list) -> None:
+    def _queue_background_nested(
+        self, proc: PluginProcess, events: list, depth: int
+    ) -> None:
         assert self._settings is not None
         room = self._settings.max_nested_events - len(self._background_nested)
-        self._background_nested.extend(events[: max(room, 0)])
+        for name, kwargs in events[: max(room, 0)]:
+            self._background_nested.append((name, kwargs, depth))
         if len(events) > room:
             error = NestedEventError(
                 f"background hooks queued more than max_nested_events "
@@ -522,25 +564,25 @@ class Rigger:
     # -- observability and overridable hooks ------------------------------
 
     def stats(self) -> dict[str, dict]:
-        """Per enabled instance: state, pid, calls, failures, restarts, times."""
-        with self._lock:
-            if self._supervisor is None:
-                return {}
-            stats = self._supervisor.stats
-            return {
-                ident: stats[ident].snapshot(
-                    proc.state, proc.pid if proc.process is not None else None
-                )
-                for ident, proc in self._procs.items()
-            }
+        """Per enabled instance: state, pid, calls, failures, restarts, times.
+
+        Readable while an event is in progress (it takes no lock: each figure
+        is read atomically, the set of them may straddle a call).
+        """
+        supervisor = self._supervisor
+        if supervisor is None:
+            return {}
+        return {
+            ident: supervisor.stats[ident].snapshot(proc.state, _pid(proc))
+            for ident, proc in supervisor.procs.items()
+        }
 
     def plugin_pids(self) -> dict[str, int | None]:
-        """The pid of each enabled instance's process (None when not running)."""
-        with self._lock:
-            return {
-                ident: proc.pid if proc.process is not None else None
-                for ident, proc in self._procs.items()
-            }
+        """The pid of each enabled instance's process (None when not running).
+
+        Readable while an event is in progress, like ``stats()``.
+        """
+        return {ident: _pid(proc) for ident, proc in self._procs.items()}
 
     def handle_failure(self, error: RiggerError) -> None:
         """Called with each squashed failure; logs it by default.  Override it."""
@@ -549,6 +591,10 @@ class Rigger:
     def log_message(self, message: object) -> None:
         """Log a message; override it to send messages elsewhere."""
         log.info("%s", message)
+
+
+def _pid(proc: PluginProcess) -> int | None:
+    return proc.pid if proc.process is not None else None
 
 
 # Registered after multiprocessing's own exit handler (imported above), so it

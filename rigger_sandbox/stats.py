@@ -28,7 +28,7 @@ class InstanceStats:
             self.failures[failure_kind] = self.failures.get(failure_kind, 0) + 1
 
     def snapshot(self, state: str, pid: int | None) -> dict:
-        ordered = sorted(self.times)
+        ordered = sorted(self.times)  # one C-level copy: safe beside appends
         return {
             "state": state,
             "pid": pid,
