@@ -14,7 +14,8 @@ Data flow of one ``fire_hook`` (all in the calling thread, under the event lock)
       └─ nested events      fired by hooks, run in request order, then return
 
 Process supervision (start, restart policy, stop) lives in ``supervisor``;
-replies of background hooks are merged between events by ``background``.
+background hooks (sending, merging, their events, the collector thread) live in
+``background``.
 """
 
 from __future__ import annotations
@@ -31,14 +32,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import calls, replies, wire
-from .background import BackgroundCollector
+from .background import BackgroundCollector, BackgroundHooks
 from .callbacks import Callback, CallbackTable, run_callbacks
 from .calls import Call
 from .config import Settings, build_settings, read_config
 from .errors import (
     ArgumentError,
     HookError,
-    NestedEventError,
     PluginCrashed,
     RiggerError,
     RiggerStateError,
@@ -48,7 +48,7 @@ from .namespaces import (
     recursive_update,
 )
 from .nested import NestedQueue
-from .process import BackgroundCall, PluginProcess
+from .process import PluginProcess
 from .supervisor import Supervisor
 
 log = logging.getLogger("rigger_sandbox")
@@ -56,7 +56,7 @@ log = logging.getLogger("rigger_sandbox")
 _live: weakref.WeakSet[Rigger] = weakref.WeakSet()
 
 
-class Rigger:
+class Rigger(BackgroundHooks):
     """An event-hook framework whose plugin instances each run in a process.
 
     Args:
@@ -318,27 +318,6 @@ class Rigger:
             name, nested_kwargs, depth = queue.items.popleft()
             self._event(name, nested_kwargs, queue, depth)
 
-    def _run_background_nested(self) -> None:
-        """Run the events background hooks fired, each as an event of its own.
-
-        They run after the event in progress (or, between events, from the
-        background collector).  Nobody waits for them, so a failure that
-        would be raised is logged instead.
-        """
-        while self._background_nested:
-            name, kwargs, depth = self._background_nested.popleft()
-            queue = self._nested_queue(name)
-            try:
-                # The chain's depth carries over, so a background hook that
-                # fires its own event again stops at max_nested_depth.
-                error = queue.add(name, kwargs, depth)
-                if error is not None:
-                    self._failure(error)
-                    continue
-                self._run_nested(queue)
-            except RiggerError as exc:
-                log.error("event %r fired by a background hook failed: %s", name, exc)
-
     def _event(self, name: str, kwargs: dict, queue: NestedQueue, depth: int) -> dict:
         settings = self._settings
         assert settings is not None
@@ -492,74 +471,6 @@ class Rigger:
             self.handle_failure(error)
         else:
             raise error
-
-    # -- background hooks -------------------------------------------------
-
-    def _send_background(self, call: Call, depth: int) -> None:
-        proc = call.proc
-        if not calls.send(call):
-            self._account(call)
-            self._failure(call.error)  # type: ignore[arg-type]
-            return
-        proc.background[call.call_id] = BackgroundCall(
-            call.hook, call.deadline, call.started, depth
-        )
-        if self._collector is None:
-            self._collector = BackgroundCollector(
-                self._lock, lambda: list(self._procs.values()), self._collect_background
-            )
-        else:
-            self._collector.wake()
-
-    def _collect_background(self, procs: list[PluginProcess]) -> None:
-        """The collector's round, under the event lock: merge, then run events."""
-        calls.collect_background(procs, self._on_background)
-        if self._background_nested:
-            self._run_background_nested()
-
-    def _on_background(
-        self,
-        proc: PluginProcess,
-        call_id: int,
-        message: tuple | None,
-        error: HookError | None,
-    ) -> None:
-        """A background call finished: merge its global updates, or report it."""
-        entry = proc.background.pop(call_id, None)
-        if entry is None:
-            return
-        self._record(proc, time.monotonic() - entry.started, error)
-        if error is not None:
-            if self._settings and self._settings.squash_exceptions:
-                self.handle_failure(error)
-            else:
-                # Nobody waits for a background hook: there is no caller to
-                # raise to, so the failure is logged.
-                log.error("background hook failed: %s", error)
-            return
-        assert message is not None
-        if message[2]:
-            recursive_update(self.global_data, message[2])
-        if message[3]:
-            self._queue_background_nested(proc, message[3], entry.depth + 1)
-
-    def _queue_background_nested(
-        self, proc: PluginProcess, events: list, depth: int
-    ) -> None:
-        assert self._settings is not None
-        room = self._settings.max_nested_events - len(self._background_nested)
-        for name, kwargs in events[: max(room, 0)]:
-            self._background_nested.append((name, kwargs, depth))
-        if len(events) > room:
-            error = NestedEventError(
-                f"background hooks queued more than max_nested_events "
-                f"({self._settings.max_nested_events}) events; plugin "
-                f"{proc.ident!r}'s extra events were dropped"
-            )
-            if self._settings.squash_exceptions:
-                self.handle_failure(error)
-            else:
-                log.error("%s", error)
 
     # -- observability and overridable hooks ------------------------------
 
