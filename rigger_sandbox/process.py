@@ -209,11 +209,10 @@ class PluginProcess:
         if self.process is None:
             return None
         tree = self._descendants()
-        for sig_target in (self.pid,):
-            try:
-                os.killpg(sig_target, signal.SIGKILL)  # type: ignore[arg-type]
-            except (ProcessLookupError, PermissionError):
-                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        except (ProcessLookupError, PermissionError):
+            pass
         try:
             os.kill(self.pid, signal.SIGKILL)  # type: ignore[arg-type]
         except ProcessLookupError:

@@ -171,19 +171,12 @@ def set_pipe_size(fd: int) -> None:
 def write_frame(fd: int, kind: int, codec: int, payload: bytes) -> None:
     """Write one frame to a blocking descriptor (used in plugin processes)."""
     header = HEADER.pack(kind, codec, len(payload))
-    if len(payload) < 65536:
-        data = memoryview(header + payload)
-        while data:
-            data = data[os.write(fd, data) :]
-        return
-    written = os.writev(fd, [header, payload])
-    rest = (
-        memoryview(payload)[written - HEADER_SIZE :]
-        if written >= HEADER_SIZE
-        else memoryview(header[written:] + payload)
-    )
-    while rest:
-        rest = rest[os.write(fd, rest) :]
+    # A small frame goes in one write(2); a large payload is not copied.
+    parts = [header + payload] if len(payload) < 65536 else [header, payload]
+    for part in parts:
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 class BlockingFrameReader:
